@@ -1,0 +1,57 @@
+//! `cycleqd convert SRC DST`: GGUF or Hugging Face folder in, Hugging Face folder out.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use cycleqd_weights::{copy_model, ByteSize, CopyOptions, DType};
+
+use crate::model_input::ModelInput;
+use crate::progress;
+
+/// Arguments of `cycleqd convert`.
+#[derive(Args)]
+pub struct ConvertArgs {
+    /// A GGUF file or a Hugging Face model folder.
+    src: PathBuf,
+    /// The folder to write (must not exist, or be empty).
+    dst: PathBuf,
+    /// Output dtype: f32, f16 or bf16. Default: keep each tensor's dtype (GGUF quantized
+    /// tensors become f32).
+    #[arg(long)]
+    dtype: Option<DType>,
+    /// Largest safetensors shard, e.g. 500MB, 2GB, 1GiB.
+    #[arg(long, default_value = "2GB")]
+    shard_size: ByteSize,
+}
+
+/// Runs the conversion with a progress bar.
+pub fn run(args: ConvertArgs) -> Result<()> {
+    let start = Instant::now();
+    let input = ModelInput::open(&args.src)?;
+    let source = input.source();
+    let bar = progress::bar(source.metas().len() as u64, "converting");
+    let out = copy_model(
+        source,
+        &args.dst,
+        &input.config_json(),
+        &input.companions()?,
+        &CopyOptions {
+            dtype: args.dtype,
+            shard_limit: args.shard_size.0,
+        },
+        &|_| bar.inc(1),
+    )
+    .with_context(|| format!("writing {}", args.dst.display()))?;
+    bar.finish_and_clear();
+    eprintln!(
+        "wrote {} ({} tensors, {} parameters) from {} in {:.1}s",
+        out.display(),
+        source.metas().len(),
+        source.parameter_count(),
+        input.kind(),
+        start.elapsed().as_secs_f64()
+    );
+    Ok(())
+}

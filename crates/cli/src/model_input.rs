@@ -1,0 +1,83 @@
+//! Opens whatever the user names as a model: a Hugging Face folder or a GGUF file.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use cycleqd_weights::{HfModel, TensorSource};
+use serde_json::Value;
+
+/// A model opened for reading, with what is needed to write it out again.
+pub enum ModelInput {
+    /// A Hugging Face folder.
+    Hf(HfModel),
+}
+
+impl ModelInput {
+    /// Opens `path`, deciding by what it is.
+    pub fn open(path: &Path) -> Result<Self> {
+        if !path.exists() {
+            anyhow::bail!("{}: no such file or folder", path.display());
+        }
+        Ok(Self::Hf(HfModel::open(path).with_context(|| {
+            format!("opening {} as a Hugging Face model folder", path.display())
+        })?))
+    }
+
+    /// The tensors.
+    pub fn source(&self) -> &dyn TensorSource {
+        match self {
+            Self::Hf(m) => m,
+        }
+    }
+
+    /// What kind of input this is, in words.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Hf(_) => "Hugging Face folder",
+        }
+    }
+
+    /// The `config.json` to write with a converted copy.
+    pub fn config_json(&self) -> Value {
+        match self {
+            Self::Hf(m) => m.config().raw.clone(),
+        }
+    }
+
+    /// Tokenizer and generation files to write beside the weights: (file name, bytes).
+    pub fn companions(&self) -> Result<Vec<(String, Vec<u8>)>> {
+        match self {
+            Self::Hf(m) => m
+                .companion_files()
+                .into_iter()
+                .map(|p| {
+                    let bytes =
+                        std::fs::read(&p).with_context(|| format!("reading {}", p.display()))?;
+                    let name = p
+                        .file_name()
+                        .expect("companion files have names")
+                        .to_string_lossy()
+                        .into_owned();
+                    Ok((name, bytes))
+                })
+                .collect(),
+        }
+    }
+
+    /// Files the model occupies on disk.
+    pub fn files(&self) -> Vec<PathBuf> {
+        match self {
+            Self::Hf(m) => {
+                let mut files: Vec<PathBuf> =
+                    m.shard_paths().into_iter().map(Path::to_path_buf).collect();
+                files.push(m.dir().join("config.json"));
+                files.extend(m.companion_files());
+                let index = m.dir().join(cycleqd_weights::WEIGHTS_INDEX);
+                if index.is_file() {
+                    files.push(index);
+                }
+                files
+            }
+        }
+    }
+}

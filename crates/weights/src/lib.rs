@@ -1,0 +1,29 @@
+//! Model folders in and out (Hugging Face safetensors, GGUF) and task vectors.
+//!
+//! Everything here works a tensor at a time on memory-mapped files, so models larger than RAM
+//! can be read, converted and written. Arithmetic on weights is done in f32.
+
+mod byte_size;
+mod config;
+mod dtype;
+mod error;
+pub mod gguf;
+mod hf_folder;
+mod model_copy;
+mod model_writer;
+mod random_model;
+mod safetensors_file;
+mod task_vector;
+mod tensor;
+
+pub use byte_size::ByteSize;
+pub use config::ModelConfig;
+pub use dtype::DType;
+pub use error::{Result, WeightsError};
+pub use hf_folder::{natural_cmp, HfModel, COMPANION_FILES, SINGLE_WEIGHTS, WEIGHTS_INDEX};
+pub use model_copy::{copy_model, CopyOptions};
+pub use model_writer::ModelWriter;
+pub use random_model::{write_random_llama, LlamaShape};
+pub use safetensors_file::{SafetensorsFile, TensorSpan};
+pub use task_vector::{check_compatible, task_vector_tensor, TaskVector};
+pub use tensor::{Tensor, TensorMeta, TensorSource};
