@@ -3,13 +3,15 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use cycleqd_weights::{HfModel, TensorSource};
+use cycleqd_weights::{GgufModel, HfModel, TensorSource};
 use serde_json::Value;
 
 /// A model opened for reading, with what is needed to write it out again.
 pub enum ModelInput {
     /// A Hugging Face folder.
     Hf(HfModel),
+    /// A llama GGUF file.
+    Gguf(GgufModel),
 }
 
 impl ModelInput {
@@ -18,15 +20,22 @@ impl ModelInput {
         if !path.exists() {
             anyhow::bail!("{}: no such file or folder", path.display());
         }
-        Ok(Self::Hf(HfModel::open(path).with_context(|| {
-            format!("opening {} as a Hugging Face model folder", path.display())
-        })?))
+        if path.is_dir() {
+            Ok(Self::Hf(HfModel::open(path).with_context(|| {
+                format!("opening {} as a Hugging Face model folder", path.display())
+            })?))
+        } else {
+            Ok(Self::Gguf(GgufModel::open(path).with_context(|| {
+                format!("opening {} as a GGUF file", path.display())
+            })?))
+        }
     }
 
     /// The tensors.
     pub fn source(&self) -> &dyn TensorSource {
         match self {
             Self::Hf(m) => m,
+            Self::Gguf(m) => m,
         }
     }
 
@@ -34,6 +43,7 @@ impl ModelInput {
     pub fn kind(&self) -> &'static str {
         match self {
             Self::Hf(_) => "Hugging Face folder",
+            Self::Gguf(_) => "GGUF file",
         }
     }
 
@@ -41,6 +51,7 @@ impl ModelInput {
     pub fn config_json(&self) -> Value {
         match self {
             Self::Hf(m) => m.config().raw.clone(),
+            Self::Gguf(m) => m.config_json(),
         }
     }
 
@@ -61,6 +72,7 @@ impl ModelInput {
                     Ok((name, bytes))
                 })
                 .collect(),
+            Self::Gguf(m) => Ok(m.companion_files()?),
         }
     }
 
@@ -78,6 +90,7 @@ impl ModelInput {
                 }
                 files
             }
+            Self::Gguf(m) => vec![m.path().to_path_buf()],
         }
     }
 }

@@ -65,7 +65,10 @@ mod tests {
         assert_eq!("2GB".parse::<ByteSize>().unwrap(), ByteSize(2_000_000_000));
         assert_eq!("1.5 KiB".parse::<ByteSize>().unwrap(), ByteSize(1536));
         assert_eq!("4096".parse::<ByteSize>().unwrap(), ByteSize(4096));
-        assert!("2XB".parse::<ByteSize>().unwrap_err().contains("unknown unit"));
+        assert!("2XB"
+            .parse::<ByteSize>()
+            .unwrap_err()
+            .contains("unknown unit"));
         assert!("0".parse::<ByteSize>().is_err());
         assert!("GB".parse::<ByteSize>().is_err());
     }

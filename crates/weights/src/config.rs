@@ -143,6 +143,9 @@ mod tests {
         let err = ModelConfig::from_json(Path::new("config.json"), raw)
             .unwrap_err()
             .to_string();
-        assert!(err.contains("vocab_size") && err.contains("positive integer"), "{err}");
+        assert!(
+            err.contains("vocab_size") && err.contains("positive integer"),
+            "{err}"
+        );
     }
 }

@@ -145,6 +145,9 @@ mod tests {
     #[test]
     fn parses_names() {
         assert_eq!("bfloat16".parse::<DType>().unwrap(), DType::BF16);
-        assert!("int8".parse::<DType>().unwrap_err().contains("f32, f16, bf16"));
+        assert!("int8"
+            .parse::<DType>()
+            .unwrap_err()
+            .contains("f32, f16, bf16"));
     }
 }

@@ -55,6 +55,9 @@ pub enum WeightsError {
         /// Which property differs, with both values.
         problem: String,
     },
+    /// An error from the GGUF reader.
+    #[error(transparent)]
+    Gguf(#[from] crate::gguf::GgufError),
     /// A caller-side mistake: a bad option value or a misuse of a writer.
     #[error("{0}")]
     Invalid(String),

@@ -67,7 +67,10 @@ impl HfModel {
                 {
                     return Err(WeightsError::folder(
                         dir,
-                        format!("tensor `{}` is stored in more than one shard", span.meta.name),
+                        format!(
+                            "tensor `{}` is stored in more than one shard",
+                            span.meta.name
+                        ),
                     ));
                 }
                 metas.push(span.meta.clone());
@@ -117,13 +120,14 @@ impl HfModel {
     }
 
     fn span(&self, name: &str) -> Result<(&SafetensorsFile, &TensorSpan)> {
-        let (shard, span) = *self
-            .locations
-            .get(name)
-            .ok_or_else(|| WeightsError::MissingTensor {
-                name: name.to_string(),
-                model: self.describe(),
-            })?;
+        let (shard, span) =
+            *self
+                .locations
+                .get(name)
+                .ok_or_else(|| WeightsError::MissingTensor {
+                    name: name.to_string(),
+                    model: self.describe(),
+                })?;
         let file = &self.shards[shard];
         Ok((file, &file.spans()[span]))
     }
@@ -170,9 +174,7 @@ fn shard_names(dir: &Path) -> Result<ShardList> {
         .map_err(|e| WeightsError::io(dir, e))?
         .filter_map(|e| e.ok())
         .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| {
-            n.ends_with(".safetensors") || n.ends_with(".bin") || n.ends_with(".gguf")
-        })
+        .filter(|n| n.ends_with(".safetensors") || n.ends_with(".bin") || n.ends_with(".gguf"))
         .collect();
     others.sort();
     let found = if others.is_empty() {
@@ -218,7 +220,10 @@ fn read_index(path: &Path) -> Result<ShardList> {
         if !dir.join(shard).is_file() {
             return Err(WeightsError::format(
                 path,
-                format!("names shard {shard}, which does not exist in {}", dir.display()),
+                format!(
+                    "names shard {shard}, which does not exist in {}",
+                    dir.display()
+                ),
             ));
         }
     }

@@ -39,7 +39,7 @@ pub fn copy_model(
         })
         .collect();
     let writer = ModelWriter::create(out, &planned, options.shard_limit)?;
-    planned.par_iter().try_for_each(|m| {
+    planned.par_iter().try_for_each(|m| -> Result<()> {
         let same_dtype = source.meta(&m.name).map(|s| s.dtype) == Some(m.dtype);
         match source.raw_bytes(&m.name).filter(|_| same_dtype) {
             Some(bytes) => writer.write_raw(&m.name, bytes)?,

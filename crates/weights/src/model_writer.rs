@@ -333,8 +333,9 @@ fn shard_header(group: &[&TensorMeta]) -> (Vec<u8>, Vec<u64>, u64) {
         offsets.push(at);
         at += len;
     }
-    let mut bytes = serde_json::to_vec(&Value::Object(header)).expect("JSON values always serialize");
-    while bytes.len() % 8 != 0 {
+    let mut bytes =
+        serde_json::to_vec(&Value::Object(header)).expect("JSON values always serialize");
+    while !bytes.len().is_multiple_of(8) {
         bytes.push(b' ');
     }
     (bytes, offsets, at)

@@ -74,7 +74,10 @@ impl LlamaShape {
         let head_dim = h / self.num_attention_heads;
         let kv = self.num_key_value_heads * head_dim;
         let meta = |name: String, shape: Vec<usize>| TensorMeta { name, shape, dtype };
-        let mut out = vec![meta("model.embed_tokens.weight".into(), vec![self.vocab_size, h])];
+        let mut out = vec![meta(
+            "model.embed_tokens.weight".into(),
+            vec![self.vocab_size, h],
+        )];
         for l in 0..self.num_hidden_layers {
             let p = format!("model.layers.{l}");
             out.extend([
@@ -84,9 +87,18 @@ impl LlamaShape {
                 meta(format!("{p}.self_attn.v_proj.weight"), vec![kv, h]),
                 meta(format!("{p}.self_attn.o_proj.weight"), vec![h, h]),
                 meta(format!("{p}.post_attention_layernorm.weight"), vec![h]),
-                meta(format!("{p}.mlp.gate_proj.weight"), vec![self.intermediate_size, h]),
-                meta(format!("{p}.mlp.up_proj.weight"), vec![self.intermediate_size, h]),
-                meta(format!("{p}.mlp.down_proj.weight"), vec![h, self.intermediate_size]),
+                meta(
+                    format!("{p}.mlp.gate_proj.weight"),
+                    vec![self.intermediate_size, h],
+                ),
+                meta(
+                    format!("{p}.mlp.up_proj.weight"),
+                    vec![self.intermediate_size, h],
+                ),
+                meta(
+                    format!("{p}.mlp.down_proj.weight"),
+                    vec![h, self.intermediate_size],
+                ),
             ]);
         }
         out.push(meta("model.norm.weight".into(), vec![h]));
@@ -111,10 +123,14 @@ pub fn write_random_llama(
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     for m in &metas {
         let values: Vec<f32> = if m.shape.len() == 1 {
-            (0..m.numel()).map(|_| 1.0 + rng.random_range(-0.1..0.1)).collect()
+            (0..m.numel())
+                .map(|_| 1.0 + rng.random_range(-0.1..0.1))
+                .collect()
         } else {
             let bound = 1.0 / (m.shape[1] as f32).sqrt();
-            (0..m.numel()).map(|_| rng.random_range(-bound..bound)).collect()
+            (0..m.numel())
+                .map(|_| rng.random_range(-bound..bound))
+                .collect()
         };
         writer.write_f32(&m.name, &values)?;
     }

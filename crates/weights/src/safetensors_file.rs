@@ -101,8 +101,11 @@ fn parse_header(path: &Path, map: &[u8]) -> Result<Vec<TensorSpan>> {
                 "tensor `{name}` has dtype {dtype_name}; supported: F32, F16, BF16"
             ))
         })?;
-        let shape = usize_list(field("shape")?)
-            .ok_or_else(|| bad(format!("tensor `{name}`: `shape` must be a list of integers")))?;
+        let shape = usize_list(field("shape")?).ok_or_else(|| {
+            bad(format!(
+                "tensor `{name}`: `shape` must be a list of integers"
+            ))
+        })?;
         let offsets = usize_list(field("data_offsets")?)
             .filter(|o| o.len() == 2 && o[0] <= o[1])
             .ok_or_else(|| {

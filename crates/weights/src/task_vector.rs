@@ -44,11 +44,7 @@ pub fn check_compatible(base: &dyn TensorSource, other: &dyn TensorSource) -> Re
             });
         }
     }
-    if let Some(extra) = other
-        .metas()
-        .iter()
-        .find(|m| base.meta(&m.name).is_none())
-    {
+    if let Some(extra) = other.metas().iter().find(|m| base.meta(&m.name).is_none()) {
         return Err(WeightsError::Mismatch {
             name: extra.name.clone(),
             problem: format!(

@@ -9,7 +9,14 @@ use cycleqd_weights::{
 use tempfile::TempDir;
 
 fn tiny(dir: &Path, name: &str, seed: u64, dtype: DType, shard_limit: u64) -> PathBuf {
-    write_random_llama(&dir.join(name), &LlamaShape::tiny(), seed, dtype, shard_limit).unwrap()
+    write_random_llama(
+        &dir.join(name),
+        &LlamaShape::tiny(),
+        seed,
+        dtype,
+        shard_limit,
+    )
+    .unwrap()
 }
 
 fn copy(src: &HfModel, out: &Path, dtype: Option<DType>, shard_limit: u64) -> PathBuf {
@@ -75,7 +82,11 @@ fn sharding_at_any_limit_gives_identical_tensors() {
         let again = copy(&b, &tmp.path().join(format!("again-{limit}")), None, 3000);
         assert_same_bits(&a, &HfModel::open(&again).unwrap());
     }
-    assert_eq!(shard_counts[0], a.metas().len(), "limit 1: one tensor per shard");
+    assert_eq!(
+        shard_counts[0],
+        a.metas().len(),
+        "limit 1: one tensor per shard"
+    );
     assert_eq!(*shard_counts.last().unwrap(), 1);
     assert!(shard_counts.windows(2).all(|w| w[0] >= w[1]));
 }
@@ -149,13 +160,16 @@ fn task_vector_mismatches_name_the_tensor_and_both_shapes() {
     let base = HfModel::open(&tiny(tmp.path(), "base", 1, DType::F32, u64::MAX)).unwrap();
     let mut wide = LlamaShape::tiny();
     wide.intermediate_size = 40;
-    let other = write_random_llama(&tmp.path().join("wide"), &wide, 2, DType::F32, u64::MAX)
-        .unwrap();
+    let other =
+        write_random_llama(&tmp.path().join("wide"), &wide, 2, DType::F32, u64::MAX).unwrap();
     let err = TaskVector::between(&base, &HfModel::open(&other).unwrap())
         .unwrap_err()
         .to_string();
     assert!(err.contains("model.layers.0.mlp.down_proj.weight"), "{err}");
-    assert!(err.contains("[32, 48]") && err.contains("[32, 40]"), "{err}");
+    assert!(
+        err.contains("[32, 48]") && err.contains("[32, 40]"),
+        "{err}"
+    );
 
     let bf = HfModel::open(&tiny(tmp.path(), "bf", 1, DType::BF16, u64::MAX)).unwrap();
     let err = TaskVector::between(&base, &bf).unwrap_err().to_string();
@@ -163,12 +177,15 @@ fn task_vector_mismatches_name_the_tensor_and_both_shapes() {
 
     let mut tied = LlamaShape::tiny();
     tied.tie_word_embeddings = true;
-    let tied = write_random_llama(&tmp.path().join("tied"), &tied, 2, DType::F32, u64::MAX)
-        .unwrap();
+    let tied =
+        write_random_llama(&tmp.path().join("tied"), &tied, 2, DType::F32, u64::MAX).unwrap();
     let err = TaskVector::between(&base, &HfModel::open(&tied).unwrap())
         .unwrap_err()
         .to_string();
-    assert!(err.contains("lm_head.weight") && err.contains("missing"), "{err}");
+    assert!(
+        err.contains("lm_head.weight") && err.contains("missing"),
+        "{err}"
+    );
 }
 
 fn open_err(dir: &Path) -> String {
@@ -202,7 +219,10 @@ fn corrupt_header_is_reported() {
     bytes[8] = b'#';
     std::fs::write(&file, &bytes).unwrap();
     let err = open_err(&dir);
-    assert!(err.contains("model.safetensors") && err.contains("not valid JSON"), "{err}");
+    assert!(
+        err.contains("model.safetensors") && err.contains("not valid JSON"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -230,7 +250,10 @@ fn config_missing_a_field_is_reported() {
     config.as_object_mut().unwrap().remove("num_hidden_layers");
     std::fs::write(dir.join("config.json"), config.to_string()).unwrap();
     let err = open_err(&dir);
-    assert!(err.contains("config.json") && err.contains("num_hidden_layers"), "{err}");
+    assert!(
+        err.contains("config.json") && err.contains("num_hidden_layers"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -240,9 +263,15 @@ fn folder_without_weights_is_reported() {
     std::fs::remove_file(dir.join("model.safetensors")).unwrap();
     std::fs::write(dir.join("pytorch_model.bin"), b"pickle").unwrap();
     let err = open_err(&dir);
-    assert!(err.contains("no weights") && err.contains("pytorch_model.bin"), "{err}");
+    assert!(
+        err.contains("no weights") && err.contains("pytorch_model.bin"),
+        "{err}"
+    );
     let err = open_err(&tmp.path().join("nowhere"));
-    assert!(err.contains("nowhere") && err.contains("not a folder"), "{err}");
+    assert!(
+        err.contains("nowhere") && err.contains("not a folder"),
+        "{err}"
+    );
 }
 
 #[test]
