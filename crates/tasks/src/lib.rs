@@ -1,0 +1,33 @@
+//! CycleQD's task suites: skills graded by executing what the model wrote.
+//!
+//! - [`coding`]: Python functions graded by unit tests (HumanEval, MBPP format, generated).
+//! - [`os`]: questions about files answered with shell commands, single-turn or as an agent.
+//! - [`db`]: SQL on SQLite or PostgreSQL, graded by result sets.
+//! - [`generators`]: seeded generators of all three with disjoint splits, for tiny models.
+//! - [`external`]: any evaluator command that prints JSON scores (lm-evaluation-harness).
+//! - [`sandbox`]: namespaces, a private uid and resource limits for model-written programs.
+//!
+//! Every suite implements [`Task`]: given a [`TextModel`] it returns a score in [0, 1] and
+//! per-sample records; [`ResultCache`] keeps results by model identity. The oracles in
+//! [`oracle`] prove the graders end to end.
+
+pub mod cache;
+pub mod coding;
+pub mod db;
+pub mod error;
+pub mod external;
+pub mod generators;
+mod jsonl;
+pub mod model;
+pub mod oracle;
+pub mod os;
+pub mod registry;
+pub mod sandbox;
+pub mod sft;
+pub mod task;
+
+pub use cache::{CacheHit, ResultCache};
+pub use error::TaskError;
+pub use model::{ChatMessage, GenParams, ModelError, Role, TextModel};
+pub use registry::{task_from_spec, TaskContext};
+pub use task::{EvalOptions, SampleRecord, Task, TaskResult, Verdict};
