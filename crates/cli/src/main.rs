@@ -1,7 +1,10 @@
 //! The `cycleqd` command line: evolve one LLM with many skills from a base and its experts.
 
+mod basis_cmd;
 mod convert_cmd;
+mod generate_cmd;
 mod inspect_cmd;
+mod materialize_cmd;
 mod model_input;
 mod progress;
 
@@ -17,17 +20,26 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Build (or find in the cache) the SVD bases of experts' task vectors.
+    Basis(basis_cmd::BasisArgs),
     /// Convert a GGUF file or a Hugging Face folder into a Hugging Face folder.
     Convert(convert_cmd::ConvertArgs),
+    /// Continue prompts with a model and report tokens per second.
+    Generate(generate_cmd::GenerateArgs),
     /// Show a model's architecture, parameter count, tensors and size on disk.
     Inspect(inspect_cmd::InspectArgs),
+    /// Write a child's weights as a Hugging Face folder from its recipe or genome file.
+    Materialize(materialize_cmd::MaterializeArgs),
 }
 
 fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Basis(args) => basis_cmd::run(args),
         Command::Convert(args) => convert_cmd::run(args),
+        Command::Generate(args) => generate_cmd::run(args),
         Command::Inspect(args) => inspect_cmd::run(args),
+        Command::Materialize(args) => materialize_cmd::run(args),
     };
     if let Err(err) = result {
         eprintln!("error: {err:#}");

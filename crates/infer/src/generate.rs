@@ -1,0 +1,250 @@
+//! Batched generation: each prompt is prefilled on its own (no padding, so its first token is
+//! exactly the unbatched one), then all rows decode together, left-aligned in one key/value
+//! cache with padded slots masked out; finished rows leave the batch.
+
+use candle_core::Tensor;
+
+use crate::error::{InferError, Result};
+use crate::model::{CausalLm, SlotLayout};
+use crate::sampling::{Sampler, Sampling};
+use crate::tokenizer::TextTokenizer;
+
+/// What to generate and when to stop.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GenerationConfig {
+    /// Upper bound on generated tokens per prompt.
+    pub max_new_tokens: usize,
+    /// Generation stops when the text contains one of these; the text is cut before it.
+    pub stop: Vec<String>,
+    /// How tokens are chosen.
+    pub sampling: Sampling,
+    /// Prompts run together; more is faster up to memory and core limits.
+    pub batch_size: usize,
+}
+
+impl Default for GenerationConfig {
+    fn default() -> Self {
+        Self {
+            max_new_tokens: 128,
+            stop: Vec::new(),
+            sampling: Sampling::Greedy,
+            batch_size: 16,
+        }
+    }
+}
+
+/// Why generation of one prompt ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StopReason {
+    /// An end-of-sequence token was generated (it is the last of `tokens`).
+    Eos,
+    /// The text reached this stop string.
+    StopString(String),
+    /// `max_new_tokens` were generated.
+    MaxTokens,
+}
+
+/// The result for one prompt.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Generation {
+    /// Decoded text of `tokens` (special tokens left out), cut before a stop string; empty when
+    /// generating without a tokenizer.
+    pub text: String,
+    /// The generated token ids, the final EOS or the tokens of a stop string included.
+    pub tokens: Vec<u32>,
+    /// Why it ended.
+    pub stop_reason: StopReason,
+}
+
+struct Row {
+    start: usize,
+    tokens: Vec<u32>,
+    sampler: Sampler,
+    stop: Option<StopReason>,
+}
+
+/// Generates a continuation of each prompt (token ids). `eos_ids` end a sequence; stop strings
+/// need `tokenizer`, which also fills [`Generation::text`].
+pub fn generate_tokens(
+    model: &CausalLm,
+    prompts: &[Vec<u32>],
+    config: &GenerationConfig,
+    eos_ids: &[u32],
+    tokenizer: Option<&TextTokenizer>,
+) -> Result<Vec<Generation>> {
+    config.sampling.check()?;
+    if config.batch_size == 0 {
+        return Err(InferError::Invalid("batch_size must be at least 1".into()));
+    }
+    if tokenizer.is_none() && !config.stop.is_empty() {
+        return Err(InferError::Invalid("stop strings need a tokenizer".into()));
+    }
+    if let Some(empty) = config.stop.iter().position(String::is_empty) {
+        return Err(InferError::Invalid(format!("stop string {empty} is empty")));
+    }
+    if let Some(i) = prompts.iter().position(Vec::is_empty) {
+        return Err(InferError::Invalid(format!("prompt {i} has no tokens")));
+    }
+    let mut out = Vec::with_capacity(prompts.len());
+    for (chunk_index, chunk) in prompts.chunks(config.batch_size).enumerate() {
+        let first = chunk_index * config.batch_size;
+        out.extend(generate_chunk(
+            model, chunk, first, config, eos_ids, tokenizer,
+        )?);
+    }
+    Ok(out)
+}
+
+fn generate_chunk(
+    model: &CausalLm,
+    prompts: &[Vec<u32>],
+    first_index: usize,
+    config: &GenerationConfig,
+    eos_ids: &[u32],
+    tokenizer: Option<&TextTokenizer>,
+) -> Result<Vec<Generation>> {
+    let longest = prompts.iter().map(Vec::len).max().unwrap_or(0);
+    let mut rows: Vec<Row> = prompts
+        .iter()
+        .enumerate()
+        .map(|(i, p)| Row {
+            start: longest - p.len(),
+            tokens: Vec::new(),
+            sampler: Sampler::new(&config.sampling, first_index + i),
+            stop: (config.max_new_tokens == 0).then_some(StopReason::MaxTokens),
+        })
+        .collect();
+    if config.max_new_tokens > 0 {
+        let mut cache = model.new_cache(prompts.len(), longest + config.max_new_tokens)?;
+        for (i, prompt) in prompts.iter().enumerate() {
+            let mut single = model.new_cache(1, prompt.len())?;
+            let ids = model.token_tensor(std::slice::from_ref(prompt))?;
+            let layout = SlotLayout {
+                starts: vec![0],
+                past: 0,
+                t: prompt.len(),
+            };
+            let hidden = model.forward(&ids, &layout, Some(&mut single), false)?;
+            let logits = model
+                .logits(&hidden.narrow(1, prompt.len() - 1, 1)?)?
+                .flatten_all()?
+                .to_vec1::<f32>()?;
+            cache.place_row(i, rows[i].start, &single.filled()?)?;
+            push_token(&mut rows[i], &logits, config, eos_ids, tokenizer)?;
+        }
+        cache.set_len(longest);
+        decode(model, &mut rows, &mut cache, config, eos_ids, tokenizer)?;
+    }
+    rows.into_iter().map(|row| finish(row, tokenizer)).collect()
+}
+
+/// Decodes all unfinished rows one token per step until every row has stopped.
+fn decode(
+    model: &CausalLm,
+    rows: &mut [Row],
+    cache: &mut crate::model::KvCache,
+    config: &GenerationConfig,
+    eos_ids: &[u32],
+    tokenizer: Option<&TextTokenizer>,
+) -> Result<()> {
+    // Rows of the prompts still in the cache, in cache order.
+    let mut in_cache: Vec<usize> = (0..rows.len()).collect();
+    loop {
+        let active: Vec<usize> = in_cache
+            .iter()
+            .copied()
+            .filter(|&r| rows[r].stop.is_none())
+            .collect();
+        if active.is_empty() {
+            return Ok(());
+        }
+        if active.len() < in_cache.len() {
+            let keep: Vec<u32> = in_cache
+                .iter()
+                .enumerate()
+                .filter(|(_, r)| rows[**r].stop.is_none())
+                .map(|(pos, _)| pos as u32)
+                .collect();
+            cache.keep_rows(&Tensor::new(keep.as_slice(), model.device())?)?;
+            in_cache = active.clone();
+        }
+        let last: Vec<Vec<u32>> = active
+            .iter()
+            .map(|&r| vec![*rows[r].tokens.last().expect("a prefilled row has a token")])
+            .collect();
+        let layout = SlotLayout {
+            starts: active.iter().map(|&r| rows[r].start).collect(),
+            past: cache.len(),
+            t: 1,
+        };
+        let hidden = model.forward(&model.token_tensor(&last)?, &layout, Some(cache), false)?;
+        let logits = model.logits(&hidden.squeeze(1)?)?.to_vec2::<f32>()?;
+        for (&r, logits) in active.iter().zip(&logits) {
+            push_token(&mut rows[r], logits, config, eos_ids, tokenizer)?;
+        }
+    }
+}
+
+fn push_token(
+    row: &mut Row,
+    logits: &[f32],
+    config: &GenerationConfig,
+    eos_ids: &[u32],
+    tokenizer: Option<&TextTokenizer>,
+) -> Result<()> {
+    let token = row.sampler.next(logits);
+    row.tokens.push(token);
+    if eos_ids.contains(&token) {
+        row.stop = Some(StopReason::Eos);
+        return Ok(());
+    }
+    if let (Some(tokenizer), false) = (tokenizer, config.stop.is_empty()) {
+        let text = tokenizer.decode(&row.tokens)?;
+        if let Some((_, stop)) = first_stop(&text, &config.stop) {
+            row.stop = Some(StopReason::StopString(stop.to_string()));
+            return Ok(());
+        }
+    }
+    if row.tokens.len() >= config.max_new_tokens {
+        row.stop = Some(StopReason::MaxTokens);
+    }
+    Ok(())
+}
+
+/// The earliest occurrence of any stop string in `text`: its byte offset and the string.
+fn first_stop<'a>(text: &str, stops: &'a [String]) -> Option<(usize, &'a str)> {
+    stops
+        .iter()
+        .filter_map(|s| text.find(s.as_str()).map(|at| (at, s.as_str())))
+        .min_by_key(|(at, _)| *at)
+}
+
+fn finish(row: Row, tokenizer: Option<&TextTokenizer>) -> Result<Generation> {
+    let stop_reason = row.stop.unwrap_or(StopReason::MaxTokens);
+    let mut text = match tokenizer {
+        Some(t) => t.decode(&row.tokens)?,
+        None => String::new(),
+    };
+    if let StopReason::StopString(stop) = &stop_reason {
+        if let Some(at) = text.find(stop.as_str()) {
+            text.truncate(at);
+        }
+    }
+    Ok(Generation {
+        text,
+        tokens: row.tokens,
+        stop_reason,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn earliest_stop_string_wins() {
+        let stops = vec!["\n\n".to_string(), "Q:".to_string()];
+        assert_eq!(first_stop("answer Q: more\n\n", &stops), Some((7, "Q:")));
+        assert_eq!(first_stop("nothing here", &stops), None);
+    }
+}

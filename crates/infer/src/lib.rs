@@ -1,0 +1,35 @@
+//! Llama-family causal LMs (llama, SmolLM2, mistral, qwen2, qwen3) on candle: batched generation
+//! with a key/value cache, log-likelihood scoring, chat templates, weights from a folder or from
+//! memory, and a small SFT trainer.
+//!
+//! ```no_run
+//! use cycleqd_infer::{Device, DType, Engine, GenerationConfig};
+//!
+//! let engine = Engine::load("model".as_ref(), &Device::Cpu, DType::F32)?;
+//! let out = engine.generate(&["The capital of France is"], &GenerationConfig::default())?;
+//! println!("{}", out[0].text);
+//! # Ok::<(), cycleqd_infer::InferError>(())
+//! ```
+
+mod chat_template;
+mod config;
+mod engine;
+mod error;
+mod generate;
+mod model;
+mod sampling;
+mod score;
+mod tokenizer;
+mod train;
+
+pub use candle_core::{DType, Device, Tensor};
+pub use chat_template::{ChatTemplate, Message};
+pub use config::{ArchConfig, Family, RopeScaling};
+pub use engine::Engine;
+pub use error::{InferError, Result};
+pub use generate::{generate_tokens, Generation, GenerationConfig, StopReason};
+pub use model::{tensor_specs, CausalLm, TensorSpec};
+pub use sampling::Sampling;
+pub use score::{score_continuations, ContinuationScore};
+pub use tokenizer::TextTokenizer;
+pub use train::{cosine_with_warmup, train_sft, SftConfig, SftExample, StepReport};
