@@ -5,12 +5,10 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use cycleqd_infer::{
-    DType, Device, Engine, GenerationConfig, Message, Sampling, StopReason, TextTokenizer,
-};
+use cycleqd_infer::{GenerationConfig, Message, Sampling, StopReason};
 use serde_json::{json, Value};
 
-use crate::model_input::ModelInput;
+use crate::engine_model::{load_engine, parse_device, parse_dtype};
 
 /// Arguments of `cycleqd generate`.
 #[derive(clap::Args)]
@@ -64,23 +62,9 @@ enum Prompt {
 /// Runs `cycleqd generate`.
 pub fn run(args: GenerateArgs) -> Result<()> {
     let prompts = collect_prompts(&args)?;
-    let dtype = match args.dtype.as_str() {
-        "f32" | "float32" => DType::F32,
-        "bf16" | "bfloat16" => DType::BF16,
-        other => bail!("--dtype: '{other}' is not supported (use f32 or bf16)"),
-    };
-    let device = parse_device(&args.device)?;
+    let dtype = parse_dtype(&args.dtype)?;
     let loading = Instant::now();
-    let input = ModelInput::open(&args.model)?;
-    let tokenizer = TextTokenizer::from_companions(&input.companions()?, &args.model)?;
-    let engine = Engine::from_source(
-        &input.config_json(),
-        tokenizer,
-        input.source(),
-        &device,
-        dtype,
-    )
-    .with_context(|| format!("loading {}", args.model.display()))?;
+    let engine = load_engine(&args.model, &parse_device(&args.device)?, dtype)?;
     let load_secs = loading.elapsed().as_secs_f64();
 
     let ids = prompts
@@ -144,26 +128,6 @@ fn reason(r: &StopReason) -> String {
         StopReason::Eos => "eos".into(),
         StopReason::StopString(s) => format!("stop {s:?}"),
         StopReason::MaxTokens => "max tokens".into(),
-    }
-}
-
-fn parse_device(name: &str) -> Result<Device> {
-    if name == "cpu" {
-        return Ok(Device::Cpu);
-    }
-    let ordinal = name
-        .strip_prefix("cuda")
-        .map(|rest| rest.strip_prefix(':').unwrap_or(rest))
-        .map(|n| {
-            if n.is_empty() {
-                Ok(0)
-            } else {
-                n.parse::<usize>()
-            }
-        });
-    match ordinal {
-        Some(Ok(n)) => Device::new_cuda(n).with_context(|| format!("--device {name}: CUDA is not available (build with the `cuda` feature on a machine with a GPU)")),
-        _ => bail!("--device: '{name}' is not a device (use cpu or cuda:N)"),
     }
 }
 

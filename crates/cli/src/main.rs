@@ -2,6 +2,8 @@
 
 mod basis_cmd;
 mod convert_cmd;
+mod engine_model;
+mod eval_cmd;
 mod generate_cmd;
 mod inspect_cmd;
 mod materialize_cmd;
@@ -24,6 +26,8 @@ enum Command {
     Basis(basis_cmd::BasisArgs),
     /// Convert a GGUF file or a Hugging Face folder into a Hugging Face folder.
     Convert(convert_cmd::ConvertArgs),
+    /// Score a model on tasks; print a table and keep the per-sample records.
+    Eval(eval_cmd::EvalArgs),
     /// Continue prompts with a model and report tokens per second.
     Generate(generate_cmd::GenerateArgs),
     /// Show a model's architecture, parameter count, tensors and size on disk.
@@ -37,6 +41,7 @@ fn main() {
     let result = match cli.command {
         Command::Basis(args) => basis_cmd::run(args),
         Command::Convert(args) => convert_cmd::run(args),
+        Command::Eval(args) => eval_cmd::run(args),
         Command::Generate(args) => generate_cmd::run(args),
         Command::Inspect(args) => inspect_cmd::run(args),
         Command::Materialize(args) => materialize_cmd::run(args),

@@ -1,0 +1,106 @@
+//! Loading the inference engine from whatever the user names, and handing it to the tasks.
+
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+use cycleqd_infer::{DType, Device, Engine, GenerationConfig, Message, Sampling, TextTokenizer};
+use cycleqd_tasks::{ChatMessage, GenParams, ModelError, Role, TextModel};
+
+use crate::model_input::ModelInput;
+
+/// Parses `--device`: `cpu` or `cuda:N`.
+pub fn parse_device(name: &str) -> Result<Device> {
+    if name == "cpu" {
+        return Ok(Device::Cpu);
+    }
+    let ordinal = name
+        .strip_prefix("cuda")
+        .map(|rest| rest.strip_prefix(':').unwrap_or(rest))
+        .map(|n| {
+            if n.is_empty() {
+                Ok(0)
+            } else {
+                n.parse::<usize>()
+            }
+        });
+    match ordinal {
+        Some(Ok(n)) => Device::new_cuda(n).with_context(|| {
+            format!("--device {name}: CUDA is not available (build with the `cuda` feature on a machine with a GPU)")
+        }),
+        _ => bail!("--device: '{name}' is not a device (use cpu or cuda:N)"),
+    }
+}
+
+/// Parses `--dtype` for computation: f32 or bf16.
+pub fn parse_dtype(name: &str) -> Result<DType> {
+    match name {
+        "f32" | "float32" => Ok(DType::F32),
+        "bf16" | "bfloat16" => Ok(DType::BF16),
+        other => bail!("--dtype: '{other}' is not supported (use f32 or bf16)"),
+    }
+}
+
+/// Loads a Hugging Face folder or a GGUF file into the engine.
+pub fn load_engine(model: &Path, device: &Device, dtype: DType) -> Result<Engine> {
+    let input = ModelInput::open(model)?;
+    let tokenizer = TextTokenizer::from_companions(&input.companions()?, model)?;
+    Engine::from_source(
+        &input.config_json(),
+        tokenizer,
+        input.source(),
+        device,
+        dtype,
+    )
+    .with_context(|| format!("loading {}", model.display()))
+}
+
+/// The engine as the tasks see it: greedy, batched generation under a fixed identity.
+pub struct EngineModel {
+    /// The loaded model.
+    pub engine: Engine,
+    /// What results are cached under: a content hash of the weights plus the settings.
+    pub identity: String,
+    /// Prompts per generation batch.
+    pub batch_size: usize,
+}
+
+impl TextModel for EngineModel {
+    fn identity(&self) -> String {
+        self.identity.clone()
+    }
+
+    fn chat_prompt(&self, messages: &[ChatMessage]) -> Result<String, ModelError> {
+        let messages: Vec<Message> = messages
+            .iter()
+            .map(|m| {
+                let role = match m.role {
+                    Role::System => "system",
+                    Role::User => "user",
+                    Role::Assistant => "assistant",
+                };
+                Message::new(role, m.content.clone())
+            })
+            .collect();
+        Ok(self.engine.apply_chat_template(&messages, true)?)
+    }
+
+    fn generate(&self, prompts: &[String], params: &GenParams) -> Result<Vec<String>, ModelError> {
+        // Prompts arrive rendered by the chat template, which already holds the BOS token.
+        let ids = prompts
+            .iter()
+            .map(|p| self.engine.tokenizer().encode(p, false))
+            .collect::<cycleqd_infer::Result<Vec<_>>>()?;
+        let config = GenerationConfig {
+            max_new_tokens: params.max_new_tokens,
+            stop: params.stop.clone(),
+            sampling: Sampling::Greedy,
+            batch_size: self.batch_size,
+        };
+        Ok(self
+            .engine
+            .generate_tokens(&ids, &config)?
+            .into_iter()
+            .map(|g| g.text)
+            .collect())
+    }
+}
