@@ -7,6 +7,7 @@ mod eval_cmd;
 mod generate_cmd;
 mod inspect_cmd;
 mod materialize_cmd;
+mod merge_cmd;
 mod model_input;
 mod progress;
 
@@ -34,6 +35,8 @@ enum Command {
     Inspect(inspect_cmd::InspectArgs),
     /// Write a child's weights as a Hugging Face folder from its recipe or genome file.
     Materialize(materialize_cmd::MaterializeArgs),
+    /// Merge models from a mergekit-style YAML config (linear, TIES, DARE, SLERP, ...).
+    Merge(merge_cmd::MergeArgs),
 }
 
 fn main() {
@@ -45,6 +48,7 @@ fn main() {
         Command::Generate(args) => generate_cmd::run(args),
         Command::Inspect(args) => inspect_cmd::run(args),
         Command::Materialize(args) => materialize_cmd::run(args),
+        Command::Merge(args) => merge_cmd::run(args),
     };
     if let Err(err) = result {
         eprintln!("error: {err:#}");

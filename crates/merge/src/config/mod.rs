@@ -1,0 +1,791 @@
+//! `cycleqd merge` configs: mergekit's YAML format (models or slices, base_model, merge_method,
+//! parameters per model and global with filters and gradients, dtype, out_dtype, tokenizer
+//! source), read and checked up front. Keys that mergekit knows but this crate does not
+//! support are refused by name, as are unknown keys.
+
+mod method_kind;
+mod setting;
+
+use std::path::{Path, PathBuf};
+
+use cycleqd_weights::DType;
+use serde_norway::{Mapping, Value};
+
+pub use method_kind::{DefaultValue, Kind, MethodKind, ParamSpec, Scope, ALL_METHODS};
+pub use setting::{Conditional, Scalar, Setting};
+
+use crate::error::{MergeError, Result};
+use setting::key_text;
+
+/// Top-level keys this reader understands.
+const TOP_KEYS: &[&str] = &[
+    "merge_method",
+    "models",
+    "slices",
+    "base_model",
+    "parameters",
+    "dtype",
+    "out_dtype",
+    "tokenizer_source",
+    "tokenizer",
+];
+
+/// Top-level mergekit keys with no support here, with the reason given to the user.
+const UNSUPPORTED_TOP_KEYS: &[(&str, &str)] = &[
+    ("modules", "multi-module models are not supported; use `models` or `slices`"),
+    ("chat_template", "chat templates are not rewritten; the output gets the base model's tokenizer files as they are"),
+];
+
+/// A checked merge config.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MergeConfig {
+    /// Where it was read from (for messages).
+    pub path: PathBuf,
+    /// The merge method.
+    pub method: MethodKind,
+    /// The base model, if the config names one.
+    pub base_model: Option<PathBuf>,
+    /// Every input model in config order; a base model that the config names only as
+    /// `base_model` comes last (as mergekit adds it).
+    pub models: Vec<PathBuf>,
+    /// Layer slices in order; a `models` config is one slice over all layers.
+    pub slices: Vec<Slice>,
+    /// Global parameters.
+    pub parameters: Parameters,
+    /// Default output dtype (mergekit: the dtype computed in; here arithmetic is always f32).
+    pub dtype: Option<DType>,
+    /// Output dtype; wins over `dtype`.
+    pub out_dtype: Option<DType>,
+}
+
+/// A range of layers merged with its own parameters.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Slice {
+    /// Layers `[start, end)`; `None` for all layers (a `models` config).
+    pub layers: Option<(usize, usize)>,
+    /// Per-model parameters, parallel to [`MergeConfig::models`].
+    pub model_parameters: Vec<Parameters>,
+    /// Parameters of the slice, for every model.
+    pub parameters: Parameters,
+}
+
+/// The parameter settings written at one place of a config.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Parameters {
+    /// Where they were written, e.g. `models[1].parameters` (for messages).
+    pub location: String,
+    /// Name and setting, in the order written.
+    pub settings: Vec<(String, Setting)>,
+}
+
+impl Parameters {
+    /// The setting of `name`, if written here.
+    pub fn get(&self, name: &str) -> Option<&Setting> {
+        self.settings
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, s)| s)
+    }
+}
+
+impl MergeConfig {
+    /// Reads a YAML config file; relative model paths are taken relative to `relative_to`
+    /// (the `cycleqd merge` command passes the working directory, as mergekit does).
+    pub fn load(path: &Path, relative_to: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| MergeError::Config {
+            path: path.to_path_buf(),
+            key: "(file)".into(),
+            problem: format!("cannot read: {e}"),
+        })?;
+        Self::from_yaml(&text, path, relative_to)
+    }
+
+    /// Parses YAML text; `path` is used in messages only.
+    pub fn from_yaml(text: &str, path: &Path, relative_to: &Path) -> Result<Self> {
+        let reader = Reader {
+            path: path.to_path_buf(),
+            relative_to: relative_to.to_path_buf(),
+        };
+        let doc: Value = serde_norway::from_str(text)
+            .map_err(|e| reader.error("(document)", format!("not valid YAML: {e}")))?;
+        reader.config(&doc)
+    }
+
+    /// The index of the base model in [`MergeConfig::models`].
+    pub fn base_index(&self) -> Option<usize> {
+        let base = self.base_model.as_ref()?;
+        self.models.iter().position(|m| m == base)
+    }
+}
+
+/// Reads one document, knowing where it came from.
+struct Reader {
+    path: PathBuf,
+    relative_to: PathBuf,
+}
+
+impl Reader {
+    fn error(&self, key: &str, problem: impl Into<String>) -> MergeError {
+        MergeError::Config {
+            path: self.path.clone(),
+            key: key.to_string(),
+            problem: problem.into(),
+        }
+    }
+
+    fn config(&self, doc: &Value) -> Result<MergeConfig> {
+        let top = doc.as_mapping().ok_or_else(|| {
+            self.error(
+                "(document)",
+                "expected a mapping of keys such as merge_method, models, base_model",
+            )
+        })?;
+        for (k, _) in top {
+            let key = key_text(k);
+            if let Some((_, why)) = UNSUPPORTED_TOP_KEYS.iter().find(|(name, _)| *name == key) {
+                return Err(self.error(&key, format!("not supported: {why}")));
+            }
+            if !TOP_KEYS.contains(&key.as_str()) {
+                return Err(self.error(
+                    &key,
+                    format!("unknown key; expected one of {}", TOP_KEYS.join(", ")),
+                ));
+            }
+        }
+        let get = |key: &str| top.get(key).filter(|v| !v.is_null());
+        let method: MethodKind = get("merge_method")
+            .ok_or_else(|| {
+                self.error(
+                    "merge_method",
+                    "missing: name the merge method, e.g. `merge_method: ties`",
+                )
+            })?
+            .as_str()
+            .ok_or_else(|| self.error("merge_method", "expected a method name"))?
+            .parse()
+            .map_err(|e: String| self.error("merge_method", e))?;
+        let base_model = get("base_model")
+            .map(|v| self.model_path("base_model", v))
+            .transpose()?;
+        let dtype = get("dtype").map(|v| self.dtype("dtype", v)).transpose()?;
+        let out_dtype = get("out_dtype")
+            .map(|v| self.dtype("out_dtype", v))
+            .transpose()?;
+        self.tokenizer(top, base_model.as_deref())?;
+        let parameters = match get("parameters") {
+            Some(v) => self.parameters("parameters", v, method, false)?,
+            None => Parameters {
+                location: "parameters".into(),
+                settings: Vec::new(),
+            },
+        };
+        let (models, slices) = match (get("models"), get("slices")) {
+            (Some(_), Some(_)) => {
+                return Err(self.error("slices", "give either `models` or `slices`, not both"))
+            }
+            (None, None) => {
+                return Err(self.error(
+                    "models",
+                    "missing: list the models to merge under `models` (or `slices`)",
+                ))
+            }
+            (Some(models), None) => self.models(models, method, base_model.as_ref())?,
+            (None, Some(slices)) => self.slices(slices, method, base_model.as_ref())?,
+        };
+        let config = MergeConfig {
+            path: self.path.clone(),
+            method,
+            base_model,
+            models,
+            slices,
+            parameters,
+            dtype,
+            out_dtype,
+        };
+        self.check_inputs(&config)?;
+        Ok(config)
+    }
+
+    fn check_inputs(&self, config: &MergeConfig) -> Result<()> {
+        let method = config.method;
+        let key = if config.slices[0].layers.is_some() {
+            "slices"
+        } else {
+            "models"
+        };
+        if method.needs_base() && config.base_model.is_none() {
+            return Err(self.error(
+                "base_model",
+                format!("missing: `{method}` merges task vectors relative to a base model"),
+            ));
+        }
+        let others = if method.base_is_input() {
+            config.models.len()
+        } else {
+            config.models.len() - usize::from(config.base_index().is_some())
+        };
+        let (min, max) = method.model_count();
+        if others < min || others > max {
+            let want = match (min, max) {
+                (a, b) if a == b => format!("exactly {a}"),
+                (a, usize::MAX) => format!("at least {a}"),
+                (a, b) => format!("{a} to {b}"),
+            };
+            return Err(self.error(
+                key,
+                format!(
+                    "`{method}` merges {want} model(s) besides the base, the config has {others}"
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    fn tokenizer(&self, top: &Mapping, base: Option<&Path>) -> Result<()> {
+        let is_base = |v: &Value| match v.as_str() {
+            Some("base") => Ok(true),
+            Some("union") => Ok(false),
+            Some(other) => Ok(base.is_some_and(|b| self.resolve(other) == b)),
+            None => Err(()),
+        };
+        let explain = "only the base model's tokenizer is supported (`tokenizer_source: base`): inputs must share one vocabulary";
+        if let Some(v) = top.get("tokenizer_source").filter(|v| !v.is_null()) {
+            if !is_base(v)
+                .map_err(|_| self.error("tokenizer_source", "expected `base` or a model"))?
+            {
+                return Err(self.error("tokenizer_source", format!("not supported: {explain}")));
+            }
+        }
+        if let Some(v) = top.get("tokenizer").filter(|v| !v.is_null()) {
+            let map = v
+                .as_mapping()
+                .ok_or_else(|| self.error("tokenizer", "expected a mapping like {source: base}"))?;
+            for (k, v) in map {
+                let key = format!("tokenizer.{}", key_text(k));
+                match key_text(k).as_str() {
+                    "source" => {
+                        if !is_base(v)
+                            .map_err(|_| self.error(&key, "expected `base` or a model"))?
+                        {
+                            return Err(self.error(&key, format!("not supported: {explain}")));
+                        }
+                    }
+                    "tokens" | "pad_to_multiple_of" => {
+                        return Err(self.error(
+                            &key,
+                            "not supported: vocabularies are never changed by cycleqd merge",
+                        ))
+                    }
+                    _ => return Err(self.error(&key, "unknown key; expected `source`")),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn dtype(&self, key: &str, v: &Value) -> Result<DType> {
+        v.as_str()
+            .ok_or_else(|| self.error(key, "expected a dtype name such as bfloat16"))?
+            .parse()
+            .map_err(|e: String| self.error(key, e))
+    }
+
+    fn resolve(&self, text: &str) -> PathBuf {
+        let p = Path::new(text);
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.relative_to.join(p)
+        }
+    }
+
+    fn model_path(&self, key: &str, v: &Value) -> Result<PathBuf> {
+        let text = match v {
+            Value::String(s) => s.as_str(),
+            Value::Mapping(_) => {
+                return Err(self.error(key, "expected a path to a local Hugging Face folder; model references with LoRA or revisions are not supported"))
+            }
+            _ => return Err(self.error(key, "expected a path to a local Hugging Face folder")),
+        };
+        let path = self.resolve(text);
+        if !path.exists() {
+            let hint = if text.contains('+') {
+                " (`model+lora` references are not supported: merge the LoRA first)"
+            } else if text.contains('@') {
+                " (`model@revision` references are not supported)"
+            } else if !text.starts_with('.')
+                && !text.starts_with('/')
+                && text.matches('/').count() == 1
+            {
+                " (hub ids are not downloaded: give the path of a local copy)"
+            } else {
+                ""
+            };
+            return Err(self.error(
+                key,
+                format!("model folder {} does not exist{hint}", path.display()),
+            ));
+        }
+        Ok(path)
+    }
+
+    /// One model entry: `{model: PATH, parameters: {...}}` or just `PATH`.
+    fn model_entry(
+        &self,
+        key: &str,
+        v: &Value,
+        method: MethodKind,
+        extra: &[&str],
+    ) -> Result<(PathBuf, Parameters, Mapping)> {
+        if v.is_string() {
+            return Ok((
+                self.model_path(key, v)?,
+                Parameters {
+                    location: format!("{key}.parameters"),
+                    ..Parameters::default()
+                },
+                Mapping::new(),
+            ));
+        }
+        let map = v
+            .as_mapping()
+            .ok_or_else(|| self.error(key, "expected {model: PATH, parameters: {...}}"))?;
+        let mut rest = Mapping::new();
+        let mut model = None;
+        let mut params = Parameters {
+            location: format!("{key}.parameters"),
+            settings: Vec::new(),
+        };
+        for (k, v) in map {
+            let name = key_text(k);
+            match name.as_str() {
+                "model" => model = Some(self.model_path(&format!("{key}.model"), v)?),
+                "parameters" if !v.is_null() => {
+                    params = self.parameters(&format!("{key}.parameters"), v, method, true)?
+                }
+                "parameters" => {}
+                other if extra.contains(&other) => {
+                    rest.insert(k.clone(), v.clone());
+                }
+                _ => {
+                    return Err(self.error(
+                        &format!("{key}.{name}"),
+                        "unknown key; expected `model` and `parameters`",
+                    ))
+                }
+            }
+        }
+        let model = model.ok_or_else(|| self.error(key, "missing `model`"))?;
+        Ok((model, params, rest))
+    }
+
+    fn models(
+        &self,
+        v: &Value,
+        method: MethodKind,
+        base: Option<&PathBuf>,
+    ) -> Result<(Vec<PathBuf>, Vec<Slice>)> {
+        let list = v.as_sequence().filter(|l| !l.is_empty()).ok_or_else(|| {
+            self.error(
+                "models",
+                "expected a non-empty list of {model: PATH, parameters: {...}}",
+            )
+        })?;
+        let mut models = Vec::new();
+        let mut model_parameters = Vec::new();
+        for (i, entry) in list.iter().enumerate() {
+            let key = format!("models[{i}]");
+            let (path, params, _) = self.model_entry(&key, entry, method, &[])?;
+            if models.contains(&path) {
+                return Err(self.error(&key, format!("{} is listed twice", path.display())));
+            }
+            models.push(path);
+            model_parameters.push(params);
+        }
+        if let Some(base) = base {
+            if !models.contains(base) {
+                models.push(base.clone());
+                model_parameters.push(Parameters {
+                    location: "base_model".into(),
+                    settings: Vec::new(),
+                });
+            }
+        }
+        let slice = Slice {
+            layers: None,
+            model_parameters,
+            parameters: Parameters::default(),
+        };
+        Ok((models, vec![slice]))
+    }
+
+    fn slices(
+        &self,
+        v: &Value,
+        method: MethodKind,
+        base: Option<&PathBuf>,
+    ) -> Result<(Vec<PathBuf>, Vec<Slice>)> {
+        let list = v
+            .as_sequence()
+            .filter(|l| !l.is_empty())
+            .ok_or_else(|| self.error("slices", "expected a non-empty list of {sources: [...]}"))?;
+        let mut models: Vec<PathBuf> = Vec::new();
+        let mut slices = Vec::new();
+        for (s, slice) in list.iter().enumerate() {
+            let key = format!("slices[{s}]");
+            let map = slice
+                .as_mapping()
+                .ok_or_else(|| self.error(&key, "expected {sources: [...], parameters: {...}}"))?;
+            let mut sources = None;
+            let mut parameters = Parameters {
+                location: format!("{key}.parameters"),
+                settings: Vec::new(),
+            };
+            for (k, v) in map {
+                let name = key_text(k);
+                let sub = format!("{key}.{name}");
+                match name.as_str() {
+                    "sources" => sources = Some(v),
+                    "parameters" if !v.is_null() => {
+                        parameters = self.parameters(&sub, v, method, false)?
+                    }
+                    "parameters" => {}
+                    "base_model" => {
+                        if base != Some(&self.model_path(&sub, v)?) {
+                            return Err(self.error(&sub, "a per-slice base model is not supported; set the same `base_model` at the top level"));
+                        }
+                    }
+                    "residual_weight" => return Err(self.error(&sub, "not supported")),
+                    _ => {
+                        return Err(
+                            self.error(&sub, "unknown key; expected `sources` and `parameters`")
+                        )
+                    }
+                }
+            }
+            let sources = sources
+                .and_then(Value::as_sequence)
+                .filter(|l| !l.is_empty())
+                .ok_or_else(|| {
+                    self.error(
+                        &format!("{key}.sources"),
+                        "expected a non-empty list of {model, layer_range}",
+                    )
+                })?;
+            let mut range = None;
+            let mut entries = Vec::new();
+            for (i, source) in sources.iter().enumerate() {
+                let skey = format!("{key}.sources[{i}]");
+                let (path, params, rest) =
+                    self.model_entry(&skey, source, method, &["layer_range"])?;
+                let lr = rest
+                    .get("layer_range")
+                    .and_then(Value::as_sequence)
+                    .and_then(|l| match l.as_slice() {
+                        [a, b] => Some((a.as_u64()? as usize, b.as_u64()? as usize)),
+                        _ => None,
+                    })
+                    .filter(|(a, b)| a < b)
+                    .ok_or_else(|| {
+                        self.error(
+                            &format!("{skey}.layer_range"),
+                            "expected [start, end] with start < end",
+                        )
+                    })?;
+                if range.is_some_and(|r| r != lr) {
+                    return Err(self.error(
+                        &format!("{skey}.layer_range"),
+                        "sources of a slice with different layer ranges (frankenmerges) are not supported: every source of a slice must cover the same layers",
+                    ));
+                }
+                range = Some(lr);
+                entries.push((path, params));
+            }
+            let (start, end) = range.expect("non-empty sources");
+            let expected_start = slices
+                .last()
+                .and_then(|p: &Slice| p.layers)
+                .map_or(0, |(_, e)| e);
+            if start != expected_start {
+                return Err(self.error(
+                    &format!("{key}.sources[0].layer_range"),
+                    format!("slices must cover the layers in order without gaps or repeats (passthrough / frankenmerges are not supported): expected a range starting at {expected_start}, found [{start}, {end}]"),
+                ));
+            }
+            if s == 0 {
+                models = entries.iter().map(|(p, _)| p.clone()).collect();
+                if let Some(i) = models
+                    .iter()
+                    .enumerate()
+                    .position(|(i, m)| models[..i].contains(m))
+                {
+                    return Err(self.error(&format!("{key}.sources[{i}]"), "model listed twice"));
+                }
+            } else {
+                let mut these: Vec<&PathBuf> = entries.iter().map(|(p, _)| p).collect();
+                let mut first: Vec<&PathBuf> = models.iter().collect();
+                these.sort();
+                first.sort();
+                if these != first {
+                    return Err(self.error(
+                        &format!("{key}.sources"),
+                        "every slice must merge the same models as slices[0]",
+                    ));
+                }
+            }
+            let model_parameters = models
+                .iter()
+                .map(|m| {
+                    entries
+                        .iter()
+                        .find(|(p, _)| p == m)
+                        .map(|(_, params)| params.clone())
+                        .expect("same models")
+                })
+                .collect();
+            slices.push(Slice {
+                layers: Some((start, end)),
+                model_parameters,
+                parameters,
+            });
+        }
+        if let Some(base) = base {
+            if !models.contains(base) {
+                return Err(self.error("base_model", "with `slices`, the base model must be one of each slice's sources (as in mergekit)"));
+            }
+        }
+        Ok((models, slices))
+    }
+
+    /// A `parameters` mapping; `per_model` says it belongs to one model.
+    fn parameters(
+        &self,
+        key: &str,
+        v: &Value,
+        method: MethodKind,
+        per_model: bool,
+    ) -> Result<Parameters> {
+        let map = v
+            .as_mapping()
+            .ok_or_else(|| self.error(key, "expected a mapping of parameter names to values"))?;
+        let mut settings = Vec::new();
+        for (k, v) in map {
+            let name = key_text(k);
+            let pkey = format!("{key}.{name}");
+            let spec = method.param(&name).ok_or_else(|| {
+                let accepted: Vec<&str> = method.params().iter().map(|p| p.name).collect();
+                self.error(
+                    &pkey,
+                    format!(
+                        "`{method}` has no parameter `{name}`; it accepts {}",
+                        accepted.join(", ")
+                    ),
+                )
+            })?;
+            if per_model && spec.scope == Scope::Global {
+                return Err(self.error(&pkey, format!("`{name}` is a global parameter of `{method}`: set it under the top-level `parameters`")));
+            }
+            let setting = Setting::from_yaml(v).map_err(|e| self.error(&pkey, e))?;
+            for scalar in setting.scalars() {
+                check_kind(spec.kind, scalar).map_err(|e| self.error(&pkey, e))?;
+            }
+            settings.push((name, setting));
+        }
+        Ok(Parameters {
+            location: key.to_string(),
+            settings,
+        })
+    }
+}
+
+/// Checks that a written scalar can be a value of `kind`.
+pub(crate) fn check_kind(kind: Kind, scalar: &Scalar) -> Result<(), String> {
+    match kind {
+        Kind::Float => scalar
+            .as_number()
+            .filter(|n| n.is_finite())
+            .map(|_| ())
+            .ok_or_else(|| format!("expected a number, found {scalar}")),
+        Kind::Bool => as_bool(scalar)
+            .map(|_| ())
+            .ok_or_else(|| format!("expected true or false, found {scalar}")),
+        Kind::Int => scalar
+            .as_number()
+            .filter(|n| *n >= 0.0 && n.fract() == 0.0 && *n <= u64::MAX as f64)
+            .map(|_| ())
+            .ok_or_else(|| format!("expected a non-negative integer, found {scalar}")),
+    }
+}
+
+/// A scalar as a flag, accepting what pydantic's lax mode accepts.
+pub(crate) fn as_bool(scalar: &Scalar) -> Option<bool> {
+    match scalar {
+        Scalar::Bool(b) => Some(*b),
+        Scalar::Number(n) if *n == 0.0 || *n == 1.0 => Some(*n == 1.0),
+        Scalar::Text(s) => match s.to_ascii_lowercase().as_str() {
+            "true" | "yes" | "on" | "1" => Some(true),
+            "false" | "no" | "off" | "0" => Some(false),
+            _ => None,
+        },
+        Scalar::Number(_) => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tempfile::TempDir;
+
+    /// A folder holding empty model folders `names` (the reader only checks they exist).
+    fn folders(names: &[&str]) -> TempDir {
+        let tmp = TempDir::new().unwrap();
+        for n in names {
+            std::fs::create_dir(tmp.path().join(n)).unwrap();
+        }
+        tmp
+    }
+
+    fn parse(tmp: &TempDir, yaml: &str) -> Result<MergeConfig> {
+        MergeConfig::from_yaml(yaml, Path::new("c.yaml"), tmp.path())
+    }
+
+    fn error(tmp: &TempDir, yaml: &str) -> String {
+        parse(tmp, yaml).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn models_config_appends_the_base_last() {
+        let tmp = folders(&["a", "b", "base"]);
+        let c = parse(
+            &tmp,
+            "models:\n  - model: a\n    parameters: {weight: 0.3}\n  - b\nbase_model: base\nmerge_method: ties\nparameters: {density: 0.5}\nout_dtype: bfloat16\n",
+        )
+        .unwrap();
+        let names: Vec<_> = c
+            .models
+            .iter()
+            .map(|p| p.file_name().unwrap().to_str().unwrap())
+            .collect();
+        assert_eq!(names, ["a", "b", "base"]);
+        assert_eq!(c.base_index(), Some(2));
+        assert_eq!(c.slices.len(), 1);
+        assert_eq!(
+            c.slices[0].model_parameters[0].get("weight"),
+            Some(&Setting::Scalar(Scalar::Number(0.3)))
+        );
+        assert!(c.parameters.get("density").is_some());
+        assert_eq!(c.out_dtype, Some(DType::BF16));
+    }
+
+    #[test]
+    fn slices_must_cover_layers_in_order_with_one_range_each() {
+        let tmp = folders(&["a", "base"]);
+        let slice = |a: u32, b: u32, c: u32, d: u32| {
+            format!("  - sources:\n      - model: base\n        layer_range: [{a}, {b}]\n      - model: a\n        layer_range: [{c}, {d}]\n")
+        };
+        let tail = "merge_method: slerp\nbase_model: base\nparameters: {t: 0.5}\n";
+        let ok = parse(
+            &tmp,
+            &format!("slices:\n{}{}{tail}", slice(0, 2, 0, 2), slice(2, 4, 2, 4)),
+        )
+        .unwrap();
+        assert_eq!(
+            ok.slices.iter().map(|s| s.layers).collect::<Vec<_>>(),
+            [Some((0, 2)), Some((2, 4))]
+        );
+        let err = error(&tmp, &format!("slices:\n{}{tail}", slice(0, 2, 1, 3)));
+        assert!(
+            err.contains("slices[0].sources[1].layer_range") && err.contains("frankenmerges"),
+            "{err}"
+        );
+        let err = error(
+            &tmp,
+            &format!("slices:\n{}{}{tail}", slice(0, 2, 0, 2), slice(3, 4, 3, 4)),
+        );
+        assert!(err.contains("starting at 2"), "{err}");
+        let err = error(&tmp, "slices:\n  - sources:\n      - model: a\n        layer_range: [0, 2]\nmerge_method: task_arithmetic\nbase_model: base\n");
+        assert!(
+            err.contains("base model must be one of each slice's sources"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let tmp = folders(&["a", "base"]);
+        let head = "models:\n  - model: a\n    parameters: {weight: 1}\nbase_model: base\n";
+        let cases = [
+            (
+                format!("{head}merge_method: ties\nname: x\n"),
+                "`name`: unknown key",
+            ),
+            (
+                format!("{head}merge_method: ties\nchat_template: chatml\n"),
+                "`chat_template`: not supported",
+            ),
+            (
+                format!("{head}merge_method: ties\ntokenizer: {{source: union}}\n"),
+                "`tokenizer.source`: not supported",
+            ),
+            (
+                format!("{head}merge_method: ties\ndtype: int4\n"),
+                "`dtype`: unknown dtype `int4`",
+            ),
+            (
+                format!("{head}merge_method: ties\nparameters: {{lambda: [a, b]}}\n"),
+                "`parameters.lambda`: expected a number",
+            ),
+            (
+                format!("{head}merge_method: ties\nparameters: {{normalize: maybe}}\n"),
+                "expected true or false",
+            ),
+            (
+                format!("{head}merge_method: dare_ties\nparameters: {{seed: -1}}\n"),
+                "non-negative integer",
+            ),
+            (
+                format!("{head}merge_method: ties\nparameters: {{t: 0.5}}\n"),
+                "`ties` has no parameter `t`",
+            ),
+            (
+                "models:\n  - model: a\n    parameters: {weight: 1}\nmerge_method: ties\n"
+                    .to_string(),
+                "`base_model`: missing",
+            ),
+            (
+                "models:\n  - model: a+lora\nmerge_method: linear\n".to_string(),
+                "`model+lora` references are not supported",
+            ),
+            (
+                "models:\n  - model: a\n  - model: a\nmerge_method: linear\n".to_string(),
+                "listed twice",
+            ),
+            (
+                "models: []\nmerge_method: linear\n".to_string(),
+                "`models`: expected a non-empty list",
+            ),
+            ("merge_method: linear\n".to_string(), "`models`: missing"),
+            ("- a\n".to_string(), "expected a mapping"),
+        ];
+        for (yaml, needle) in cases {
+            let err = error(&tmp, &yaml);
+            assert!(
+                err.contains(needle) && err.contains("c.yaml"),
+                "expected `{needle}` in: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn tokenizer_from_the_base_is_accepted() {
+        let tmp = folders(&["a", "base"]);
+        for extra in [
+            "tokenizer_source: base",
+            "tokenizer_source: base\n",
+            "tokenizer: {source: base}",
+        ] {
+            let yaml = format!("models:\n  - model: a\n    parameters: {{weight: 1}}\nbase_model: base\nmerge_method: task_arithmetic\n{extra}\n");
+            parse(&tmp, &yaml).unwrap();
+        }
+    }
+}

@@ -1,0 +1,116 @@
+//! A merge config made ready to run: its models opened and checked against each other, and the
+//! plan resolved, all before any tensor is read.
+
+use std::path::{Path, PathBuf};
+
+use cycleqd_weights::{HfModel, TensorMeta, TensorSource};
+
+use crate::compat::{check_architectures, check_tensors};
+use crate::config::MergeConfig;
+use crate::error::{MergeError, Result};
+use crate::plan::MergePlan;
+use crate::shard_reader::ShardReader;
+use crate::stream::{run, Input, StreamOptions};
+
+/// A config with its input models open and its plan made.
+pub struct MergeJob {
+    config: MergeConfig,
+    models: Vec<HfModel>,
+    plan: MergePlan,
+}
+
+impl MergeJob {
+    /// Opens every model of `config`, checks that they share architecture, tensor names and
+    /// shapes, and resolves every tensor's parameters.
+    pub fn prepare(config: MergeConfig) -> Result<Self> {
+        let models = config
+            .models
+            .iter()
+            .map(|p| HfModel::open(p).map_err(MergeError::from))
+            .collect::<Result<Vec<_>>>()?;
+        // The reference model is the base where there is one, as mergekit's output config is.
+        let reference = config.base_index().unwrap_or(0);
+        let mut order: Vec<&HfModel> = vec![&models[reference]];
+        order.extend(
+            models
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| *i != reference)
+                .map(|(_, m)| m),
+        );
+        check_architectures(&order.iter().map(|m| m.config()).collect::<Vec<_>>())?;
+        check_tensors(
+            &order
+                .iter()
+                .map(|m| *m as &dyn TensorSource)
+                .collect::<Vec<_>>(),
+        )?;
+        let sources: Vec<&dyn TensorSource> =
+            models.iter().map(|m| m as &dyn TensorSource).collect();
+        let plan = MergePlan::new(
+            &config,
+            &sources,
+            models[reference].config().num_hidden_layers,
+        )?;
+        Ok(Self {
+            config,
+            models,
+            plan,
+        })
+    }
+
+    /// The resolved plan.
+    pub fn plan(&self) -> &MergePlan {
+        &self.plan
+    }
+
+    /// The config.
+    pub fn config(&self) -> &MergeConfig {
+        &self.config
+    }
+
+    /// The model whose `config.json` and tokenizer the output gets: the base, else the first.
+    pub fn reference_model(&self) -> &HfModel {
+        &self.models[self.config.base_index().unwrap_or(0)]
+    }
+
+    /// Runs the merge into `out` (which must not exist, or be empty), calling `on_tensor`
+    /// after each tensor is written.
+    pub fn run(
+        &self,
+        out: &Path,
+        options: &StreamOptions,
+        on_tensor: &(dyn Fn(&TensorMeta) + Sync),
+    ) -> Result<PathBuf> {
+        let reference = self.reference_model();
+        let companions = reference
+            .companion_files()
+            .into_iter()
+            .map(|p| {
+                let bytes = std::fs::read(&p)
+                    .map_err(|e| MergeError::Invalid(format!("reading {}: {e}", p.display())))?;
+                let name = p
+                    .file_name()
+                    .expect("companion files have names")
+                    .to_string_lossy()
+                    .into_owned();
+                Ok((name, bytes))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let readers = self
+            .models
+            .iter()
+            .map(ShardReader::open)
+            .collect::<Result<Vec<_>>>()?;
+        let inputs: Vec<Input> = readers.iter().map(Input::Shards).collect();
+        run(
+            &self.plan,
+            &inputs,
+            out,
+            &reference.config().raw,
+            &companions,
+            options,
+            on_tensor,
+        )
+    }
+}

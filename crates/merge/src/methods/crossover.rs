@@ -1,0 +1,191 @@
+//! CycleQD's crossover (ours, not mergekit's): a model-wise linear merge of task vectors,
+//! tau(child) = sum_i w_i tau(parent_i) / sum_i w_i and theta(child) = theta(base) + tau(child),
+//! with the weights w_i drawn once per child from Normal(1 + mu, sigma), the same for every
+//! tensor (spec: CYCLEQD.md, "Crossover").
+
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, Normal};
+
+use super::{difference, ModelParams, TensorInputs};
+use crate::error::{MergeError, Result};
+
+/// Weight sums closer to zero than this are redrawn: the child would be unbounded.
+const MIN_WEIGHT_SUM: f64 = 1e-6;
+/// Redraws before giving up (only reachable with a mean near zero and a tiny sigma).
+const MAX_DRAWS: usize = 1000;
+
+/// The crossover of one tensor with weights already drawn (see [`draw_crossover_weights`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Crossover {
+    /// One weight per parent, in the order of the models.
+    pub weights: Vec<f64>,
+}
+
+impl Crossover {
+    /// Merges one tensor: needs the base and one model per weight.
+    pub fn merge(&self, inputs: &TensorInputs, params: &[ModelParams]) -> Result<Vec<f32>> {
+        let count = self.weights.len();
+        inputs.check(params, true, (count, count))?;
+        crossover_tensor(inputs.base.expect("checked"), inputs.models, &self.weights)
+            .map_err(|e| MergeError::tensor(inputs.name, e.to_string()))
+    }
+}
+
+/// Draws the weights of one child: `count` values i.i.d. Normal(1 + mu, sigma) from a generator
+/// seeded with `seed`, drawn again while their sum is within 1e-6 of zero.
+pub fn draw_crossover_weights(seed: u64, mu: f64, sigma: f64, count: usize) -> Result<Vec<f64>> {
+    if count == 0 {
+        return Err(invalid("crossover needs at least one parent".into()));
+    }
+    let valid = mu.is_finite() && sigma.is_finite() && sigma >= 0.0;
+    let normal = Normal::new(1.0 + mu, sigma)
+        .ok()
+        .filter(|_| valid)
+        .ok_or_else(|| {
+            invalid(format!(
+            "crossover sigma must be a finite number >= 0 and mu finite, got mu {mu}, sigma {sigma}"
+        ))
+        })?;
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    for _ in 0..MAX_DRAWS {
+        let weights: Vec<f64> = (0..count).map(|_| normal.sample(&mut rng)).collect();
+        if weights.iter().sum::<f64>().abs() >= MIN_WEIGHT_SUM {
+            return Ok(weights);
+        }
+    }
+    Err(invalid(format!(
+        "crossover weights from Normal(1 + {mu}, {sigma}) summed to about 0 in {MAX_DRAWS} draws; use a mean further from 0"
+    )))
+}
+
+/// The child's task vector from its parents' task vectors: sum_i w_i tau_i / sum_i w_i.
+pub fn crossover_tau(taus: &[&[f32]], weights: &[f64]) -> Result<Vec<f32>> {
+    let coefficients = coefficients(taus.len(), weights)?;
+    let n = taus[0].len();
+    if let Some(t) = taus.iter().find(|t| t.len() != n) {
+        return Err(invalid(format!(
+            "parents' task vectors differ in length: {} and {n}",
+            t.len()
+        )));
+    }
+    let mut out = vec![0.0f32; n];
+    for (tau, c) in taus.iter().zip(&coefficients) {
+        out.iter_mut()
+            .zip(tau.iter())
+            .for_each(|(o, t)| *o += c * t);
+    }
+    Ok(out)
+}
+
+/// The child's weights: base + crossover of the parents' task vectors (parents - base).
+pub fn crossover_tensor(base: &[f32], parents: &[&[f32]], weights: &[f64]) -> Result<Vec<f32>> {
+    if let Some(p) = parents.iter().find(|p| p.len() != base.len()) {
+        return Err(invalid(format!(
+            "a parent has {} values, the base {}",
+            p.len(),
+            base.len()
+        )));
+    }
+    let taus: Vec<Vec<f32>> = parents.iter().map(|p| difference(p, base)).collect();
+    let tau_refs: Vec<&[f32]> = taus.iter().map(Vec::as_slice).collect();
+    let mut child = crossover_tau(&tau_refs, weights)?;
+    child.iter_mut().zip(base).for_each(|(c, b)| *c += b);
+    Ok(child)
+}
+
+/// w_i / sum w, rounded once to f32.
+fn coefficients(parents: usize, weights: &[f64]) -> Result<Vec<f32>> {
+    if parents == 0 || parents != weights.len() {
+        return Err(invalid(format!(
+            "{parents} parents but {} crossover weights",
+            weights.len()
+        )));
+    }
+    let sum: f64 = weights.iter().sum();
+    if sum.is_nan() || sum.abs() < MIN_WEIGHT_SUM {
+        return Err(invalid(format!(
+            "crossover weights {weights:?} sum to about 0"
+        )));
+    }
+    Ok(weights.iter().map(|w| (w / sum) as f32).collect())
+}
+
+fn invalid(problem: String) -> MergeError {
+    MergeError::Invalid(problem)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn weights_are_reproducible_and_near_one() {
+        let a = draw_crossover_weights(5, 0.0, 0.01, 2).unwrap();
+        assert_eq!(a, draw_crossover_weights(5, 0.0, 0.01, 2).unwrap());
+        assert_ne!(a, draw_crossover_weights(6, 0.0, 0.01, 2).unwrap());
+        assert!(a.iter().all(|w| (w - 1.0).abs() < 0.1), "{a:?}");
+    }
+
+    #[test]
+    fn weight_statistics_follow_the_normal() {
+        let draws: Vec<f64> = (0..4000)
+            .flat_map(|seed| draw_crossover_weights(seed, 0.5, 0.2, 2).unwrap())
+            .collect();
+        let mean = draws.iter().sum::<f64>() / draws.len() as f64;
+        let var = draws.iter().map(|w| (w - mean).powi(2)).sum::<f64>() / draws.len() as f64;
+        assert!((mean - 1.5).abs() < 0.01, "mean {mean}");
+        assert!((var.sqrt() - 0.2).abs() < 0.01, "std {}", var.sqrt());
+    }
+
+    #[test]
+    fn near_zero_sums_are_redrawn_or_refused() {
+        // Mean 0 and sigma 0: every draw sums to 0.
+        let err = draw_crossover_weights(1, -1.0, 0.0, 2)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("about 0"), "{err}");
+        let err = draw_crossover_weights(1, 0.0, -1.0, 2)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("sigma"), "{err}");
+    }
+
+    #[test]
+    fn equal_weights_average_the_parents() {
+        let base = [1.0f32, 1.0];
+        let child = crossover_tensor(&base, &[&[2.0, 1.0], &[1.0, 3.0]], &[1.0, 1.0]).unwrap();
+        assert_eq!(child, vec![1.5, 2.0]);
+    }
+
+    proptest! {
+        #[test]
+        fn child_of_a_model_with_itself_is_that_model(
+            base in proptest::collection::vec(-1.0f32..1.0, 1..30),
+            delta in proptest::collection::vec(-0.1f32..0.1, 30),
+            w1 in 0.5f64..1.5,
+            w2 in 0.5f64..1.5,
+        ) {
+            let p: Vec<f32> = base.iter().zip(&delta).map(|(b, d)| b + d).collect();
+            let child = crossover_tensor(&base, &[&p, &p], &[w1, w2]).unwrap();
+            for (c, p) in child.iter().zip(&p) {
+                prop_assert!((c - p).abs() < 1e-6);
+            }
+        }
+
+        #[test]
+        fn task_vector_is_a_weighted_mean(
+            t1 in proptest::collection::vec(-1.0f32..1.0, 8),
+            t2 in proptest::collection::vec(-1.0f32..1.0, 8),
+            w1 in 0.5f64..1.5,
+            w2 in 0.5f64..1.5,
+        ) {
+            let tau = crossover_tau(&[&t1, &t2], &[w1, w2]).unwrap();
+            for i in 0..8 {
+                let want = (w1 * f64::from(t1[i]) + w2 * f64::from(t2[i])) / (w1 + w2);
+                prop_assert!((f64::from(tau[i]) - want).abs() < 1e-6);
+            }
+        }
+    }
+}
