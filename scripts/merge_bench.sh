@@ -2,7 +2,7 @@
 # Benchmark: `cycleqd merge` against mergekit's `mergekit-yaml` (PyPI mergekit 0.1.5), one after
 # the other on the same machine, for task_arithmetic and ties over three random 1.1B-parameter
 # Llama models in bf16 (a base and two experts; TinyLlama-1.1B's shape). Reports wall time and
-# peak RSS from /usr/bin/time -v.
+# peak RSS from /usr/bin/time -v; every run starts with the inputs in the page cache.
 #
 #   pip install mergekit==0.1.5
 #   bash scripts/merge_bench.sh            # models and outputs under /tmp/merge-bench
@@ -64,6 +64,8 @@ for method in $methods; do
   for tool in cycleqd mergekit; do
     rm -rf "$dir/out"
     sync
+    # Both tools start with the inputs in the page cache, whichever ran before.
+    cat "$dir"/base/*.safetensors "$dir"/e1/*.safetensors "$dir"/e2/*.safetensors >/dev/null
     if [ "$tool" = cycleqd ]; then
       read -r wall rss < <(measure "$target/release/cycleqd" merge "$dir/$method.yaml" "$dir/out")
     else
