@@ -10,8 +10,8 @@ use cycleqd_recipe::{BasisEvent, BasisOptions, BasisSet};
 use cycleqd_weights::{ByteSize, TensorSource};
 use indicatif::ProgressBar;
 
-use crate::model_input::ModelInput;
 use crate::progress;
+use cycleqd_evolve::ModelInput;
 
 /// Arguments of `cycleqd basis`.
 #[derive(Args)]
@@ -36,11 +36,7 @@ pub struct BasisArgs {
 pub fn run(args: BasisArgs) -> Result<()> {
     let start = Instant::now();
     let base = ModelInput::open(&args.base)?;
-    let experts = args
-        .experts
-        .iter()
-        .map(|p| ModelInput::open(p))
-        .collect::<Result<Vec<_>>>()?;
+    let experts = ModelInput::open_all(&args.experts)?;
     let sources: Vec<&dyn TensorSource> = experts.iter().map(ModelInput::source).collect();
     let options = BasisOptions {
         rank_limit: args.rank,

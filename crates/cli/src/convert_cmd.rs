@@ -7,8 +7,8 @@ use anyhow::{Context, Result};
 use clap::Args;
 use cycleqd_weights::{copy_model, ByteSize, CopyOptions, DType};
 
-use crate::model_input::ModelInput;
 use crate::progress;
+use cycleqd_evolve::ModelInput;
 
 /// Arguments of `cycleqd convert`.
 #[derive(Args)]

@@ -8,8 +8,8 @@ use anyhow::{Context, Result};
 use cycleqd_recipe::ContentHash;
 use cycleqd_tasks::{task_from_spec, CacheHit, EvalOptions, ResultCache, TaskContext, TextModel};
 
-use crate::engine_model::{load_engine, parse_device, parse_dtype, EngineModel};
-use crate::model_input::ModelInput;
+use cycleqd_evolve::ModelInput;
+use cycleqd_evolve::{load_engine, parse_device, parse_dtype, EngineModel};
 
 /// Arguments of `cycleqd eval`.
 #[derive(clap::Args)]

@@ -8,7 +8,7 @@ use anyhow::{bail, Context, Result};
 use cycleqd_infer::{GenerationConfig, Message, Sampling, StopReason};
 use serde_json::{json, Value};
 
-use crate::engine_model::{load_engine, parse_device, parse_dtype};
+use cycleqd_evolve::{load_engine, parse_device, parse_dtype};
 
 /// Arguments of `cycleqd generate`.
 #[derive(clap::Args)]

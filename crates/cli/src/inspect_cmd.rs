@@ -8,7 +8,7 @@ use clap::Args;
 use cycleqd_weights::ByteSize;
 use serde_json::{json, Value};
 
-use crate::model_input::ModelInput;
+use cycleqd_evolve::ModelInput;
 
 /// Arguments of `cycleqd inspect`.
 #[derive(Args)]

@@ -2,14 +2,16 @@
 
 mod basis_cmd;
 mod convert_cmd;
-mod engine_model;
+mod demo_cmd;
 mod eval_cmd;
+mod evolve_cmd;
+mod export_cmd;
 mod generate_cmd;
 mod inspect_cmd;
 mod materialize_cmd;
 mod merge_cmd;
-mod model_input;
 mod progress;
+mod report_cmd;
 
 use clap::{Parser, Subcommand};
 
@@ -27,6 +29,14 @@ enum Command {
     Basis(basis_cmd::BasisArgs),
     /// Convert a GGUF file or a Hugging Face folder into a Hugging Face folder.
     Convert(convert_cmd::ConvertArgs),
+    /// Run CycleQD from a RUN.toml (or resume a run directory) and report the results.
+    Evolve(evolve_cmd::EvolveArgs),
+    /// Write one of a finished run's final models as a Hugging Face folder.
+    Export(export_cmd::ExportArgs),
+    /// Print a finished run's results table and write it as Markdown.
+    Report(report_cmd::ReportArgs),
+    /// The whole story on a CPU: tiny base, specialist experts, baselines, CycleQD, table.
+    Demo(demo_cmd::DemoArgs),
     /// Score a model on tasks; print a table and keep the per-sample records.
     Eval(eval_cmd::EvalArgs),
     /// Continue prompts with a model and report tokens per second.
@@ -44,7 +54,11 @@ fn main() {
     let result = match cli.command {
         Command::Basis(args) => basis_cmd::run(args),
         Command::Convert(args) => convert_cmd::run(args),
+        Command::Demo(args) => demo_cmd::run(args),
         Command::Eval(args) => eval_cmd::run(args),
+        Command::Evolve(args) => evolve_cmd::run(args),
+        Command::Export(args) => export_cmd::run(args),
+        Command::Report(args) => report_cmd::run(args),
         Command::Generate(args) => generate_cmd::run(args),
         Command::Inspect(args) => inspect_cmd::run(args),
         Command::Materialize(args) => materialize_cmd::run(args),

@@ -11,8 +11,8 @@ use cycleqd_recipe::{
 };
 use cycleqd_weights::{ByteSize, DType, TensorSource};
 
-use crate::model_input::ModelInput;
 use crate::progress;
+use cycleqd_evolve::ModelInput;
 
 /// Arguments of `cycleqd materialize`.
 #[derive(Args)]
@@ -47,11 +47,7 @@ pub fn run(args: MaterializeArgs) -> Result<()> {
     let start = Instant::now();
     let (genome, ancestors) = read_genome(&args.recipe)?;
     let base = ModelInput::open(&args.base)?;
-    let experts = args
-        .experts
-        .iter()
-        .map(|p| ModelInput::open(p))
-        .collect::<Result<Vec<_>>>()?;
+    let experts = ModelInput::open_all(&args.experts)?;
     let sources: Vec<&dyn TensorSource> = experts.iter().map(ModelInput::source).collect();
     let options = BasisOptions {
         rank_limit: args.rank,

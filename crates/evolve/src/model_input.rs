@@ -2,9 +2,10 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
 use cycleqd_weights::{GgufModel, HfModel, TensorSource};
 use serde_json::Value;
+
+use crate::error::{EvolveError, Result};
 
 /// A model opened for reading, with what is needed to write it out again.
 pub enum ModelInput {
@@ -17,18 +18,23 @@ pub enum ModelInput {
 impl ModelInput {
     /// Opens `path`, deciding by what it is.
     pub fn open(path: &Path) -> Result<Self> {
+        let model_err = |source| EvolveError::model(path, source);
         if !path.exists() {
-            anyhow::bail!("{}: no such file or folder", path.display());
+            return Err(EvolveError::Invalid(format!(
+                "{}: no such model file or folder",
+                path.display()
+            )));
         }
         if path.is_dir() {
-            Ok(Self::Hf(HfModel::open(path).with_context(|| {
-                format!("opening {} as a Hugging Face model folder", path.display())
-            })?))
+            Ok(Self::Hf(HfModel::open(path).map_err(model_err)?))
         } else {
-            Ok(Self::Gguf(GgufModel::open(path).with_context(|| {
-                format!("opening {} as a GGUF file", path.display())
-            })?))
+            Ok(Self::Gguf(GgufModel::open(path).map_err(model_err)?))
         }
+    }
+
+    /// Opens every model of `paths`, in order.
+    pub fn open_all(paths: &[PathBuf]) -> Result<Vec<Self>> {
+        paths.iter().map(|p| Self::open(p)).collect()
     }
 
     /// The tensors.
@@ -62,8 +68,7 @@ impl ModelInput {
                 .companion_files()
                 .into_iter()
                 .map(|p| {
-                    let bytes =
-                        std::fs::read(&p).with_context(|| format!("reading {}", p.display()))?;
+                    let bytes = std::fs::read(&p).map_err(|e| EvolveError::io(&p, e))?;
                     let name = p
                         .file_name()
                         .expect("companion files have names")
@@ -92,5 +97,23 @@ impl ModelInput {
             }
             Self::Gguf(m) => vec![m.path().to_path_buf()],
         }
+    }
+}
+
+impl TensorSource for ModelInput {
+    fn describe(&self) -> String {
+        self.source().describe()
+    }
+
+    fn metas(&self) -> &[cycleqd_weights::TensorMeta] {
+        self.source().metas()
+    }
+
+    fn read_f32(&self, name: &str) -> cycleqd_weights::Result<Vec<f32>> {
+        self.source().read_f32(name)
+    }
+
+    fn raw_bytes(&self, name: &str) -> Option<&[u8]> {
+        self.source().raw_bytes(name)
     }
 }

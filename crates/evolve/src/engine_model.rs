@@ -2,13 +2,13 @@
 
 use std::path::Path;
 
-use anyhow::{bail, Context, Result};
 use cycleqd_infer::{DType, Device, Engine, GenerationConfig, Message, Sampling, TextTokenizer};
 use cycleqd_tasks::{ChatMessage, GenParams, ModelError, Role, TextModel};
 
+use crate::error::{EvolveError, Result};
 use crate::model_input::ModelInput;
 
-/// Parses `--device`: `cpu` or `cuda:N`.
+/// Parses a device name: `cpu` or `cuda:N`.
 pub fn parse_device(name: &str) -> Result<Device> {
     if name == "cpu" {
         return Ok(Device::Cpu);
@@ -24,19 +24,25 @@ pub fn parse_device(name: &str) -> Result<Device> {
             }
         });
     match ordinal {
-        Some(Ok(n)) => Device::new_cuda(n).with_context(|| {
-            format!("--device {name}: CUDA is not available (build with the `cuda` feature on a machine with a GPU)")
+        Some(Ok(n)) => Device::new_cuda(n).map_err(|e| {
+            EvolveError::Invalid(format!(
+                "device {name}: CUDA is not available ({e}); build with the `cuda` feature on a machine with a GPU"
+            ))
         }),
-        _ => bail!("--device: '{name}' is not a device (use cpu or cuda:N)"),
+        _ => Err(EvolveError::Invalid(format!(
+            "device '{name}' is not a device (use cpu or cuda:N)"
+        ))),
     }
 }
 
-/// Parses `--dtype` for computation: f32 or bf16.
+/// Parses a compute dtype: f32 or bf16.
 pub fn parse_dtype(name: &str) -> Result<DType> {
     match name {
         "f32" | "float32" => Ok(DType::F32),
         "bf16" | "bfloat16" => Ok(DType::BF16),
-        other => bail!("--dtype: '{other}' is not supported (use f32 or bf16)"),
+        other => Err(EvolveError::Invalid(format!(
+            "compute dtype '{other}' is not supported (use f32 or bf16)"
+        ))),
     }
 }
 
@@ -51,7 +57,7 @@ pub fn load_engine(model: &Path, device: &Device, dtype: DType) -> Result<Engine
         device,
         dtype,
     )
-    .with_context(|| format!("loading {}", model.display()))
+    .map_err(EvolveError::from)
 }
 
 /// The engine as the tasks see it: greedy, batched generation under a fixed identity.

@@ -1,0 +1,165 @@
+//! The fixed-merge baselines of the paper's comparison (task arithmetic, TIES, DARE) over
+//! a run's base and experts: each merged by the merge engine for every scale of a grid,
+//! the scale chosen by the mean optimisation-split score, the chosen model scored on the
+//! test split. Folders and scores are cached, so a repeated call only reads them back.
+
+use std::path::{Path, PathBuf};
+
+use cycleqd_merge::{MergeConfig, MergeJob, StreamOptions};
+use cycleqd_recipe::ContentHash;
+use cycleqd_weights::{HfModel, TensorSource};
+
+use crate::error::{EvolveError, Result};
+use crate::evolve_run::RunContext;
+use crate::model_input::ModelInput;
+use crate::run_config::RunConfig;
+use crate::scorer::{Scorer, Split};
+
+/// A merge method with the scales to try.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MergeBaseline {
+    /// The row name (`task arithmetic`).
+    pub name: String,
+    /// The mergekit method (`task_arithmetic`, `ties`, `dare_linear`).
+    pub method: String,
+    /// Fraction of each task vector kept (TIES, DARE).
+    pub density: Option<f64>,
+    /// The scales lambda tried.
+    pub lambdas: Vec<f64>,
+}
+
+impl MergeBaseline {
+    /// Task arithmetic, TIES (density 0.5, normalized) and DARE (linear, density 0.5),
+    /// with scale grids around each method's usual range.
+    pub fn standard() -> Vec<Self> {
+        let grid = |v: &[f64]| v.to_vec();
+        vec![
+            Self {
+                name: "task arithmetic".into(),
+                method: "task_arithmetic".into(),
+                density: None,
+                lambdas: grid(&[0.2, 0.4, 0.6, 0.8, 1.0]),
+            },
+            Self {
+                name: "TIES".into(),
+                method: "ties".into(),
+                density: Some(0.5),
+                lambdas: grid(&[0.5, 1.0, 1.5, 2.0, 3.0]),
+            },
+            Self {
+                name: "DARE".into(),
+                method: "dare_linear".into(),
+                density: Some(0.5),
+                lambdas: grid(&[0.2, 0.4, 0.6, 0.8, 1.0]),
+            },
+        ]
+    }
+
+    /// The mergekit-style YAML config of this merge at scale `lambda`.
+    pub fn yaml(&self, config: &RunConfig, lambda: f64) -> String {
+        let mut yaml = format!(
+            "merge_method: {}\nbase_model: {}\nparameters:\n  lambda: {lambda}\nmodels:\n",
+            self.method,
+            quote(&config.base)
+        );
+        for task in &config.tasks {
+            yaml.push_str(&format!(
+                "  - model: {}\n    parameters:\n      weight: 1.0\n",
+                quote(&task.expert)
+            ));
+            if let Some(d) = self.density {
+                yaml.push_str(&format!("      density: {d}\n"));
+            }
+        }
+        yaml.push_str("dtype: float32\n");
+        yaml
+    }
+}
+
+fn quote(path: &Path) -> String {
+    serde_json::to_string(&path.to_string_lossy()).expect("a string serialises")
+}
+
+/// What one baseline gave.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct BaselineOutcome {
+    /// The row name.
+    pub name: String,
+    /// Every scale tried with its optimisation-split scores.
+    pub tried: Vec<(f64, Vec<f64>)>,
+    /// The chosen scale (best mean; the smaller on ties).
+    pub lambda: f64,
+    /// The chosen model's folder.
+    pub folder: PathBuf,
+    /// Its test-split scores.
+    pub test: Vec<f64>,
+}
+
+/// Runs `baseline` over the base and experts of `ctx`, merging into `dir`.
+pub fn run_merge_baseline(
+    ctx: &RunContext,
+    scorer: &mut Scorer,
+    baseline: &MergeBaseline,
+    dir: &Path,
+    on_scored: &mut dyn FnMut(&str, &[f64]),
+) -> Result<BaselineOutcome> {
+    let mut tried = Vec::new();
+    let mut best: Option<(f64, f64, PathBuf, String)> = None;
+    for &lambda in &baseline.lambdas {
+        let folder = dir.join(format!("{}-{lambda}", baseline.method));
+        if !folder.join("config.json").is_file() {
+            let yaml = baseline.yaml(&ctx.config, lambda);
+            let source = dir.join(format!("{}-{lambda}.yaml", baseline.method));
+            let config = MergeConfig::from_yaml(&yaml, &source, dir)?;
+            MergeJob::prepare(config)?.run(
+                &folder,
+                &StreamOptions {
+                    shard_limit: 2_000_000_000,
+                    memory_budget: None,
+                },
+                &|_| {},
+            )?;
+        }
+        let identity = folder_identity(ctx, &folder)?;
+        let scores = score_folder(scorer, &identity, &folder, Split::Optimize)?;
+        on_scored(
+            &format!("{} lambda {lambda} (optimize)", baseline.name),
+            &scores,
+        );
+        let mean = scores.iter().sum::<f64>() / scores.len() as f64;
+        if best.as_ref().is_none_or(|(m, ..)| mean > *m) {
+            best = Some((mean, lambda, folder.clone(), identity));
+        }
+        tried.push((lambda, scores));
+    }
+    let (_, lambda, folder, identity) = best.ok_or_else(|| {
+        EvolveError::Invalid(format!("baseline {} has no scales to try", baseline.name))
+    })?;
+    let test = score_folder(scorer, &identity, &folder, Split::Test)?;
+    on_scored(&format!("{} lambda {lambda} (test)", baseline.name), &test);
+    Ok(BaselineOutcome {
+        name: baseline.name.clone(),
+        tried,
+        lambda,
+        folder,
+        test,
+    })
+}
+
+/// The cache identity of a model folder's weights.
+pub fn folder_identity(ctx: &RunContext, folder: &Path) -> Result<String> {
+    let model = HfModel::open(folder).map_err(|source| EvolveError::model(folder, source))?;
+    Ok(ctx.identity(&ContentHash::of_model(&model)?.hex()))
+}
+
+/// Scores the model in `folder` (loaded only when a result is not cached).
+pub fn score_folder(
+    scorer: &mut Scorer,
+    identity: &str,
+    folder: &Path,
+    split: Split,
+) -> Result<Vec<f64>> {
+    scorer.score(identity, split, || {
+        Ok(Box::new(ModelInput::open(folder)?) as Box<dyn TensorSource>)
+    })
+}

@@ -1,0 +1,30 @@
+//! CycleQD runs end to end over real models and tasks: the run config (`RUN.toml`), the
+//! evolve loop (bases, seeding, crossover, mutation, evaluation, archives), the final
+//! models, their export and the results report.
+
+pub mod baselines;
+pub mod blend;
+pub mod breed;
+pub mod engine_model;
+pub mod error;
+pub mod evolve_run;
+pub mod final_models;
+pub mod memory_model;
+pub mod model_input;
+pub mod report;
+pub mod run_config;
+pub mod scorer;
+
+pub use baselines::{run_merge_baseline, BaselineOutcome, MergeBaseline};
+pub use blend::{aggregate_weights, Blend};
+pub use engine_model::{load_engine, parse_device, parse_dtype, EngineModel};
+pub use error::{EvolveError, Result};
+pub use evolve_run::{
+    load_run_config, resume, start, EventSink, EvolveEvent, GenerationReport, RunContext,
+};
+pub use final_models::{load_picks, Pick};
+pub use memory_model::MemoryModel;
+pub use model_input::ModelInput;
+pub use report::{ResultRow, RunResults};
+pub use run_config::{MutationKind, RunConfig, SamplerKind};
+pub use scorer::{Scorer, Split};

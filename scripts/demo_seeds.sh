@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The README's results table: the full demo for seeds 0, 1 and 2, then mean and spread.
+#
+#   bash scripts/demo_seeds.sh [OUT_ROOT] [SEEDS...]     (default: demo-seeds, 0 1 2)
+#
+# Each seed's demo lives in OUT_ROOT/seed-S (cached: rerunning only reads results back);
+# the combined table is written to OUT_ROOT/table.md and printed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=${1:-demo-seeds}
+shift || true
+seeds=("$@")
+[ ${#seeds[@]} -gt 0 ] || seeds=(0 1 2)
+cargo build --release --locked -p cycleqd
+bin="${CARGO_TARGET_DIR:-target}/release/cycleqd"
+files=()
+for seed in "${seeds[@]}"; do
+    start=$(date +%s)
+    "$bin" demo --seed "$seed" --out "$root/seed-$seed" > "$root-seed-$seed.log" 2>&1 || {
+        tail -n 20 "$root-seed-$seed.log" >&2
+        exit 1
+    }
+    echo "seed $seed: $(( $(date +%s) - start )) s (log: $root-seed-$seed.log)"
+    files+=("$root/seed-$seed/demo-results.json")
+done
+python3 scripts/demo_table.py "${files[@]}" | tee "$root/table.md"
