@@ -21,7 +21,7 @@ impl ModelInput {
         let model_err = |source| EvolveError::model(path, source);
         if !path.exists() {
             return Err(EvolveError::Invalid(format!(
-                "{}: no such model file or folder",
+                "{}: no such file or folder",
                 path.display()
             )));
         }
