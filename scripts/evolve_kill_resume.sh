@@ -12,7 +12,7 @@ set -euo pipefail
 
 bin=$1
 reference=$(realpath "$2")
-kill_after=${3:-5}
+kill_after=${3:-12}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 

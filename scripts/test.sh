@@ -15,6 +15,6 @@ cargo test --workspace --release --locked
 cargo build --release --locked -p cycleqd
 bin="${CARGO_TARGET_DIR:-target}/release/cycleqd"
 "$bin" demo --quick --out "$demo_out/demo"
-bash scripts/evolve_kill_resume.sh "$bin" "$demo_out/demo/runs/cycleqd"
+bash scripts/evolve_kill_resume.sh "$bin" "$demo_out/demo/runs/cycleqd" 12
 "$bin" export "$demo_out/demo/runs/cycleqd" --pick aggregate --out "$demo_out/aggregate"
 "$bin" eval "$demo_out/aggregate" --task gen-db:split=test,count=3
