@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use cycleqd_recipe::{Ancestors, Genome, Materializer};
-use cycleqd_weights::{DType, ModelWriter, Tensor, TensorMeta, TensorSource};
+use cycleqd_weights::{DType, ModelWriter, Tensor, TensorSource};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -89,15 +89,7 @@ impl Blend {
         dtype: Option<DType>,
     ) -> Result<PathBuf> {
         self.check()?;
-        let metas: Vec<TensorMeta> = base
-            .metas()
-            .iter()
-            .map(|m| TensorMeta {
-                dtype: dtype.unwrap_or(m.dtype),
-                ..m.clone()
-            })
-            .collect();
-        let writer = ModelWriter::create(out, &metas, 2_000_000_000)?;
+        let writer = ModelWriter::create(out, &base.metas_as(dtype), 2_000_000_000)?;
         tensor_names
             .par_iter()
             .enumerate()

@@ -81,7 +81,7 @@ pub(crate) fn finish(
     let tasks = config.task_names();
     on_event(EvolveEvent::Stage("statistics and plots"));
     run.write_stats_csv()?;
-    cycle_plots(run, &out.join(PLOTS_DIR))?;
+    cycleqd_qd::plot::write_all(cycle, &out.join(PLOTS_DIR))?;
     let archives: BTreeMap<String, Vec<ArchiveEntry>> = cycle
         .archives()
         .iter()
@@ -249,11 +249,6 @@ fn score_folder(
         test,
         optimize: None,
     })
-}
-
-fn cycle_plots(run: &Run<Genome>, dir: &Path) -> Result<()> {
-    cycleqd_qd::plot::write_all(run.cycle(), dir)?;
-    Ok(())
 }
 
 fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {

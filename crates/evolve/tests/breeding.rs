@@ -81,6 +81,15 @@ kind = "{mutation}"
     RunConfig::parse(&text, Path::new("/tmp/RUN.toml")).unwrap()
 }
 
+fn tensor_names(f: &Fixture) -> Vec<String> {
+    f.basis
+        .layout()
+        .entries
+        .iter()
+        .map(|e| e.name.clone())
+        .collect()
+}
+
 fn experts(f: &Fixture) -> [Genome; 2] {
     [0, 1].map(|k| Genome::from(Recipe::expert(&f.basis, k).unwrap()))
 }
@@ -119,13 +128,7 @@ fn gaussian_children_are_lineages_whose_identity_needs_the_parents() {
 
     let ancestors: Ancestors = BTreeMap::from([(0, e0.clone()), (1, e1.clone())]);
     let materializer = Materializer::new(&f.base, &f.basis);
-    let names: Vec<String> = f
-        .basis
-        .layout()
-        .entries
-        .iter()
-        .map(|e| e.name.clone())
-        .collect();
+    let names = tensor_names(&f);
     let weights = Blend::single(child.clone(), ancestors.clone())
         .materialize(&materializer, &f.base, &names)
         .unwrap();
@@ -143,13 +146,7 @@ fn the_aggregate_is_the_base_plus_the_weighted_task_vectors() {
         ancestors: Ancestors::new(),
     };
     let materializer = Materializer::new(&f.base, &f.basis);
-    let names: Vec<String> = f
-        .basis
-        .layout()
-        .entries
-        .iter()
-        .map(|e| e.name.clone())
-        .collect();
+    let names = tensor_names(&f);
     let weights = blend.materialize(&materializer, &f.base, &names).unwrap();
     for name in &names {
         let b = f.base.read_f32(name).unwrap();

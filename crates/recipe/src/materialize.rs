@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
-use cycleqd_weights::{DType, ModelWriter, Tensor, TensorMeta, TensorSource};
+use cycleqd_weights::{DType, ModelWriter, Tensor, TensorSource};
 use rayon::prelude::*;
 use serde_json::Value;
 
@@ -115,16 +115,7 @@ impl<'a> Materializer<'a> {
         on_tensor: &(dyn Fn(&str) + Sync),
     ) -> Result<PathBuf> {
         let plan = self.plan(genome, ancestors)?;
-        let metas: Vec<TensorMeta> = self
-            .base
-            .metas()
-            .iter()
-            .map(|m| TensorMeta {
-                dtype: dtype.unwrap_or(m.dtype),
-                ..m.clone()
-            })
-            .collect();
-        let writer = ModelWriter::create(out, &metas, shard_limit)?;
+        let writer = ModelWriter::create(out, &self.base.metas_as(dtype), shard_limit)?;
         self.largest_first().par_bridge().try_for_each(|index| {
             let name = &self.basis.layout().entries[index].name;
             writer.write_f32(name, &self.weights(&plan, index)?)?;

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use cycleqd_weights::{DType, ModelWriter, TensorMeta, TensorSource};
+use cycleqd_weights::{DType, ModelWriter, TensorSource};
 use rand_distr::{Distribution, StandardNormal};
 use rayon::prelude::*;
 use serde_json::Value;
@@ -49,14 +49,7 @@ pub fn write_perturbed_expert(
             "perturbation needs rank >= 1 and finite scales, got {perturbation:?}"
         )));
     }
-    let metas: Vec<TensorMeta> = base
-        .metas()
-        .iter()
-        .map(|m| TensorMeta {
-            dtype: dtype.unwrap_or(m.dtype),
-            ..m.clone()
-        })
-        .collect();
+    let metas = base.metas_as(dtype);
     let writer = ModelWriter::create(out, &metas, 2_000_000_000)?;
     metas.par_iter().try_for_each(|meta| {
         let mut values = base.read_f32(&meta.name)?;

@@ -47,6 +47,18 @@ pub trait TensorSource: Sync {
         None
     }
 
+    /// Every tensor's metadata, with the dtype replaced by `dtype` when given: the tensor
+    /// list of a copy of this model written in another storage dtype.
+    fn metas_as(&self, dtype: Option<crate::dtype::DType>) -> Vec<TensorMeta> {
+        self.metas()
+            .iter()
+            .map(|m| TensorMeta {
+                dtype: dtype.unwrap_or(m.dtype),
+                ..m.clone()
+            })
+            .collect()
+    }
+
     /// The metadata of one tensor.
     fn meta(&self, name: &str) -> Option<&TensorMeta> {
         self.metas().iter().find(|m| m.name == name)
