@@ -13,14 +13,15 @@ seeds=("$@")
 [ ${#seeds[@]} -gt 0 ] || seeds=(0 1 2)
 cargo build --release --locked -p cycleqd
 bin="${CARGO_TARGET_DIR:-target}/release/cycleqd"
+mkdir -p "$root"
 files=()
 for seed in "${seeds[@]}"; do
     start=$(date +%s)
-    "$bin" demo --seed "$seed" --out "$root/seed-$seed" > "$root-seed-$seed.log" 2>&1 || {
-        tail -n 20 "$root-seed-$seed.log" >&2
+    "$bin" demo --seed "$seed" --out "$root/seed-$seed" > "$root/seed-$seed.log" 2>&1 || {
+        tail -n 20 "$root/seed-$seed.log" >&2
         exit 1
     }
-    echo "seed $seed: $(( $(date +%s) - start )) s (log: $root-seed-$seed.log)"
+    echo "seed $seed: $(( $(date +%s) - start )) s (log: $root/seed-$seed.log)"
     files+=("$root/seed-$seed/demo-results.json")
 done
 python3 scripts/demo_table.py "${files[@]}" | tee "$root/table.md"

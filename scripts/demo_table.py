@@ -1,5 +1,7 @@
-"""Combines the demo-results.json of several seeds into one Markdown table: per model and
-skill, the mean test score and the spread (sample standard deviation) over the seeds, in %.
+"""Combines the demo-results.json of several seeds into Markdown tables: per model and
+skill, the mean test score and the spread (sample standard deviation) over the seeds, in %;
+the retention of each held-out skill (the model's score over the base's, per seed); and the
+experts' pairwise similarities.
 
     python3 scripts/demo_table.py demo-seeds/seed-*/demo-results.json
 """
@@ -8,31 +10,58 @@ import statistics
 import sys
 
 
+def spread(values, scale=100.0, digits=1):
+    mean = scale * statistics.mean(values)
+    sd = scale * statistics.stdev(values) if len(values) > 1 else 0.0
+    return f"{mean:.{digits}f} ± {sd:.{digits}f}"
+
+
 def main(paths):
     runs = [json.load(open(p)) for p in paths]
     tasks = runs[0]["tasks"]
+    held_out = runs[0].get("held_out_tasks", [])
     names = [row["name"].split(" (lambda")[0] for row in runs[0]["rows"]]
     cells = {}
+    retention = {}
     for run in runs:
-        if run["tasks"] != tasks:
+        if run["tasks"] != tasks or run.get("held_out_tasks", []) != held_out:
             sys.exit(f"the runs have different tasks: {run['tasks']} vs {tasks}")
+        base = next(r for r in run["rows"] if r["name"] == "base")
         for row in run["rows"]:
             name = row["name"].split(" (lambda")[0]
             scores = row["test"] + [sum(row["test"]) / len(row["test"])]
             cells.setdefault(name, []).append(scores)
+            ratios = [
+                s / b if b > 0 else float("nan")
+                for s, b in zip(row.get("held_out", []), base.get("held_out", []))
+            ]
+            retention.setdefault(name, []).append(ratios)
 
-    def fmt(values):
-        mean = 100 * statistics.mean(values)
-        spread = 100 * statistics.stdev(values) if len(values) > 1 else 0.0
-        return f"{mean:.1f} ± {spread:.1f}"
-
-    print(f"Test-split scores (%), mean ± standard deviation over {len(runs)} seeds\n")
-    print("| model | " + " | ".join(tasks) + " | mean |")
-    print("|---|" + "---:|" * (len(tasks) + 1))
+    print(f"Test-split scores (%), mean ± standard deviation over {len(runs)} seeds")
+    if held_out:
+        print("; retention = the held-out skill's score over the base's (1.00 = kept)")
+    print()
+    header = tasks + ["mean"] + [f"retention: {t} (x base)" for t in held_out]
+    print("| model | " + " | ".join(header) + " |")
+    print("|---|" + "---:|" * len(header))
     for name in names:
         rows = cells[name]
-        columns = [fmt([r[i] for r in rows]) for i in range(len(tasks) + 1)]
+        columns = [spread([r[i] for r in rows]) for i in range(len(tasks) + 1)]
+        for i in range(len(held_out)):
+            values = [r[i] for r in retention[name] if i < len(r)]
+            columns.append(spread(values, 1.0, 2) if values else "n/a")
         print(f"| {name} | " + " | ".join(columns) + " |")
+
+    pairs = {}
+    for run in runs:
+        for p in run.get("similarity", []):
+            pairs.setdefault((p["a"], p["b"]), []).append(p["similarity"])
+    if pairs:
+        print("\nExperts' similarity (mean cosine of task-vector singular values)\n")
+        print("| experts | similarity |")
+        print("|---|---:|")
+        for (a, b), values in pairs.items():
+            print(f"| {a} / {b} | {spread(values, 1.0, 4)} |")
 
 
 if __name__ == "__main__":

@@ -1,18 +1,21 @@
 //! `cycleqd demo [--quick]`: the whole story on a CPU from nothing: a tiny base and three
-//! specialist experts are trained, the baselines are merged and scored, CycleQD and its
-//! ablations run, and the table of test scores is printed. Every stage is cached in the
-//! output folder, so a second run only reads results back.
+//! specialist experts are trained, the fixed-merge baselines are merged and scored, CycleQD,
+//! its ablations and the CMA-ES and NSGA-II merge-weight searches run, and the table of test
+//! scores (with retention of a held-out skill and the experts' similarities) is printed.
+//! Every stage is cached in the output folder, so a second run only reads results back.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result};
 use cycleqd_demo::{build_models, DemoModels, DemoScale, Skill};
-use cycleqd_evolve::baselines::{folder_identity, score_folder};
+use cycleqd_evolve::baselines::{folder_identity, folder_row};
 use cycleqd_evolve::{
-    run_merge_baseline, MergeBaseline, ResultRow, RunConfig, RunContext, RunResults, Split,
+    run_merge_baseline, MergeBaseline, ModelInput, ResultRow, RunConfig, RunContext, RunResults,
 };
+use cycleqd_recipe::task_vector_similarity;
 use cycleqd_tasks::generators::Split as DataSplit;
+use serde::Serialize;
 
 use crate::evolve_cmd::EvolveProgress;
 
@@ -28,7 +31,8 @@ pub struct DemoArgs {
     /// Output folder (default: demo-out, or demo-quick-out with --quick); reused as a cache.
     #[arg(long)]
     out: Option<PathBuf>,
-    /// Skip the ablation runs (uniform sampling, Gaussian mutation).
+    /// Skip the ablation runs (fixed quality, no mutation, Gaussian mutation, uniform
+    /// sampling, `svd_child`).
     #[arg(long)]
     no_ablations: bool,
 }
@@ -37,40 +41,112 @@ pub struct DemoArgs {
 struct SearchPlan {
     optimize_count: usize,
     test_count: usize,
+    /// CycleQD's generations; CMA-ES and NSGA-II get the same number of evaluations.
     generations: u64,
+    /// The ablations' generations.
+    ablation_generations: u64,
 }
 
 fn search_plan(scale: DemoScale) -> SearchPlan {
     match scale {
+        // Sized for CI's 4-minute budget: every row runs, on a small budget.
         DemoScale::Quick => SearchPlan {
-            optimize_count: 15,
-            test_count: 30,
-            generations: 24,
+            optimize_count: 10,
+            test_count: 20,
+            generations: 16,
+            ablation_generations: 6,
         },
         DemoScale::Full => SearchPlan {
             optimize_count: 24,
             test_count: 60,
             generations: 96,
+            ablation_generations: 96,
         },
     }
 }
 
-/// The variants of CycleQD the demo runs: (run folder, row name, sampler, mutation).
-const VARIANTS: [(&str, &str, &str, &str); 3] = [
-    ("cycleqd", "CycleQD", "elite", "svd_expert"),
-    (
-        "ablation-uniform",
-        "CycleQD, uniform sampling",
-        "uniform",
-        "svd_expert",
-    ),
-    (
-        "ablation-gaussian",
-        "CycleQD, Gaussian mutation",
-        "elite",
-        "gaussian",
-    ),
+/// One search the demo runs.
+struct Variant {
+    /// Its run folder under `runs/`.
+    folder: &'static str,
+    /// Its row in the table.
+    row: &'static str,
+    /// The `[search]` and `[mutation]` lines of its RUN.toml.
+    settings: &'static str,
+    /// An ablation (skipped by `--no-ablations`, smaller budget at the quick scale).
+    ablation: bool,
+}
+
+/// The paper's comparison (Table 1) and its ablation ladder (Table 2: fixed quality, then
+/// cycling without mutation, with Gaussian, with SVD mutation, then elite sampling, which
+/// is the full method), plus the `svd_child` mutation of the paper's text.
+const VARIANTS: [Variant; 8] = [
+    Variant {
+        folder: "cycleqd",
+        row: "CycleQD",
+        settings: "sampler = \"elite\"\n\n[mutation]\nkind = \"svd_expert\"\n",
+        ablation: false,
+    },
+    Variant {
+        folder: "cma-es",
+        row: "CMA-ES (merge weights)",
+        settings: "method = \"cma-es\"\n",
+        ablation: false,
+    },
+    Variant {
+        folder: "nsga2",
+        row: "NSGA-II (merge weights)",
+        settings: "method = \"nsga2\"\n",
+        ablation: false,
+    },
+    Variant {
+        folder: "ablation-fixed-quality",
+        row: "ablation: fixed quality (one archive, mean quality)",
+        settings:
+            "quality = \"fixed_mean\"\nsampler = \"uniform\"\n\n[mutation]\nkind = \"none\"\n",
+        ablation: true,
+    },
+    Variant {
+        folder: "ablation-no-mutation",
+        row: "ablation: cyclic, no mutation",
+        settings: "sampler = \"uniform\"\n\n[mutation]\nkind = \"none\"\n",
+        ablation: true,
+    },
+    Variant {
+        folder: "ablation-gaussian",
+        row: "ablation: cyclic + Gaussian mutation",
+        settings: "sampler = \"uniform\"\n\n[mutation]\nkind = \"gaussian\"\n",
+        ablation: true,
+    },
+    Variant {
+        folder: "ablation-uniform",
+        row: "ablation: cyclic + SVD mutation (uniform sampling)",
+        settings: "sampler = \"uniform\"\n\n[mutation]\nkind = \"svd_expert\"\n",
+        ablation: true,
+    },
+    Variant {
+        folder: "ablation-svd-child",
+        row: "ablation: CycleQD with svd_child mutation",
+        settings: "sampler = \"elite\"\n\n[mutation]\nkind = \"svd_child\"\n",
+        ablation: true,
+    },
 ];
+
+/// What `demo-results.json` holds: the table, and the experts' pairwise similarities.
+#[derive(Serialize)]
+struct DemoResults {
+    #[serde(flatten)]
+    table: RunResults,
+    /// `s(E_a, E_b)` for every pair of experts.
+    similarity: Vec<PairSimilarity>,
+}
+
+#[derive(Serialize)]
+struct PairSimilarity {
+    a: String,
+    b: String,
+    similarity: f64,
+}
 
 /// Runs the demo.
 pub fn run(args: DemoArgs) -> Result<()> {
@@ -103,34 +179,43 @@ pub fn run(args: DemoArgs) -> Result<()> {
         eprintln!("   {m}")
     })?;
     let plan = search_plan(scale);
-    let variants: Vec<_> = VARIANTS
-        .iter()
-        .filter(|v| !args.no_ablations || v.0 == "cycleqd")
-        .collect();
     let mut rows = Vec::new();
     let mut main_results = None;
-    for (folder, row_name, sampler, mutation) in variants {
-        let dir = out.join("runs").join(folder);
+    for variant in VARIANTS
+        .iter()
+        .filter(|v| !(args.no_ablations && v.ablation))
+    {
+        let dir = out.join("runs").join(variant.folder);
         let mut progress = EvolveProgress::new();
-        eprintln!("== {row_name}");
+        eprintln!("== {}", variant.row);
         if dir.join("run.toml").is_file() {
             cycleqd_evolve::resume(&dir, &mut |e| progress.show(e))?;
         } else {
-            let text = run_toml(&out, &dir, &models, &plan, args.seed, sampler, mutation);
-            let config = RunConfig::parse(&text, &out.join(format!("{folder}.toml")))?;
+            let generations = if variant.ablation {
+                plan.ablation_generations
+            } else {
+                plan.generations
+            };
+            let text = run_toml(&out, &dir, &models, &plan, args.seed, generations, variant);
+            let config = RunConfig::parse(&text, &out.join(format!("{}.toml", variant.folder)))?;
             cycleqd_evolve::start(config, &mut |e| progress.show(e))?;
         }
         progress.finish();
         let results = RunResults::load(&dir)?;
-        let aggregate = find_row(&results, "cycleqd aggregate")?;
+        let reported = results
+            .rows
+            .iter()
+            .find(|r| r.name == "cycleqd aggregate" || r.name.ends_with(" best"))
+            .cloned()
+            .with_context(|| format!("the {} run reports no final model", variant.folder))?;
         rows.push(ResultRow {
-            name: row_name.to_string(),
-            ..aggregate
+            name: variant.row.to_string(),
+            ..reported
         });
-        if *folder == "cycleqd" {
+        if variant.folder == "cycleqd" {
             let best_mean = find_row(&results, "cycleqd best-mean")?;
             rows.push(ResultRow {
-                name: format!("{row_name} (best-mean elite)"),
+                name: format!("{} (best-mean elite)", variant.row),
                 ..best_mean
             });
             main_results = Some(results);
@@ -144,13 +229,17 @@ pub fn run(args: DemoArgs) -> Result<()> {
     let mut scorer = ctx.scorer()?;
     let mut baseline_rows = Vec::new();
     let identity = folder_identity(&ctx, &models.all_data)?;
-    let test = score_folder(&mut scorer, &identity, &models.all_data, Split::Test)?;
-    eprintln!("   all-data fine-tuning (test): {}", fmt_scores(&test));
-    baseline_rows.push(ResultRow {
-        name: "all-data fine-tuning".into(),
-        test,
-        optimize: None,
-    });
+    let all_data = folder_row(
+        &mut scorer,
+        "all-data fine-tuning",
+        &identity,
+        &models.all_data,
+    )?;
+    eprintln!(
+        "   all-data fine-tuning (test): {}",
+        fmt_scores(&all_data.test)
+    );
+    baseline_rows.push(all_data);
     std::fs::create_dir_all(out.join("baselines"))?;
     for baseline in MergeBaseline::standard() {
         let outcome = run_merge_baseline(
@@ -160,12 +249,11 @@ pub fn run(args: DemoArgs) -> Result<()> {
             &out.join("baselines"),
             &mut |what, scores| eprintln!("   {what}: {}", fmt_scores(scores)),
         )?;
-        baseline_rows.push(ResultRow {
-            name: format!("{} (lambda {})", outcome.name, outcome.lambda),
-            test: outcome.test,
-            optimize: None,
-        });
+        baseline_rows.push(outcome.row);
     }
+
+    eprintln!("== similarity of the experts' task vectors");
+    let similarity = expert_similarities(&models)?;
 
     let mut table_rows: Vec<ResultRow> = main_results
         .rows
@@ -177,27 +265,80 @@ pub fn run(args: DemoArgs) -> Result<()> {
     table_rows.extend(rows);
     let table = RunResults {
         tasks: main_results.tasks.clone(),
+        held_out_tasks: main_results.held_out_tasks.clone(),
         generations: main_results.generations,
         rows: table_rows,
     };
-    let markdown = table.markdown();
+    let markdown = format!(
+        "{}\n{}",
+        demo_markdown(&table),
+        similarity_markdown(&similarity)
+    );
     std::fs::write(out.join("demo.md"), &markdown)?;
     std::fs::write(
         out.join("demo-results.json"),
-        serde_json::to_vec_pretty(&table)?,
+        serde_json::to_vec_pretty(&DemoResults { table, similarity })?,
     )?;
     println!(
-        "test-split scores (%), {} scale, seed {}, {} generations per search\n\n{markdown}",
+        "test-split scores (%), {} scale, seed {}, {} generations (CycleQD; CMA-ES and NSGA-II: \
+         as many evaluations), {} per ablation\n\n{markdown}",
         scale.name(),
         args.seed,
-        table.generations
+        plan.generations,
+        plan.ablation_generations
     );
     println!(
-        "heatmaps and curves: {}\ntotal {:.0} s",
-        out.join("runs/cycleqd/plots").display(),
+        "heatmaps, curves and fronts: {}\ntotal {:.0} s",
+        out.join("runs/*/plots").display(),
         started.elapsed().as_secs_f64()
     );
     Ok(())
+}
+
+/// `s(E_a, E_b)` for every pair of experts.
+fn expert_similarities(models: &DemoModels) -> Result<Vec<PairSimilarity>> {
+    let base = ModelInput::open(&models.base)?;
+    let experts = models
+        .experts
+        .iter()
+        .map(|(name, path)| Ok((name.clone(), ModelInput::open(path)?)))
+        .collect::<Result<Vec<_>>>()?;
+    let mut pairs = Vec::new();
+    for (i, (a, ma)) in experts.iter().enumerate() {
+        for (b, mb) in &experts[i + 1..] {
+            let s = task_vector_similarity(base.source(), ma.source(), mb.source())?;
+            eprintln!("   {a} vs {b}: {:.4}", s.mean);
+            pairs.push(PairSimilarity {
+                a: a.clone(),
+                b: b.clone(),
+                similarity: s.mean,
+            });
+        }
+    }
+    Ok(pairs)
+}
+
+/// The demo's table: test scores per skill and their mean in %, then each held-out skill's
+/// score relative to the base's (retention; 1.00 = as good as the base).
+fn demo_markdown(table: &RunResults) -> String {
+    let base = table.rows.iter().find(|r| r.name == "base");
+    table.markdown_with(
+        |t| format!("retention: {t} (x base)"),
+        |row, i| match base.and_then(|b| b.held_out.get(i)).filter(|b| **b > 0.0) {
+            Some(b) => format!("{:.2}", row.held_out[i] / b),
+            None => "n/a".to_string(),
+        },
+    )
+}
+
+fn similarity_markdown(pairs: &[PairSimilarity]) -> String {
+    let mut out = String::from(
+        "| experts | similarity (mean cosine of task-vector singular values) |\n|---|---:|\n",
+    );
+    for p in pairs {
+        out.push_str(&format!("| {} / {} | {:.4} |\n", p.a, p.b, p.similarity));
+    }
+    out
 }
 
 fn find_row(results: &RunResults, name: &str) -> Result<ResultRow> {
@@ -217,15 +358,15 @@ fn fmt_scores(scores: &[f64]) -> String {
         .join(" ")
 }
 
-/// The run config of one CycleQD variant over the demo's models and tasks.
+/// The run config of one search over the demo's models and tasks.
 fn run_toml(
     out: &Path,
     dir: &Path,
     models: &DemoModels,
     plan: &SearchPlan,
     seed: u64,
-    sampler: &str,
-    mutation: &str,
+    generations: u64,
+    variant: &Variant,
 ) -> String {
     let q = |p: &Path| serde_json::to_string(&p.to_string_lossy()).expect("a string serialises");
     let mut text = format!("base = {}\nout = {}\n\n", q(&models.base), q(dir));
@@ -243,8 +384,13 @@ fn run_toml(
         ));
     }
     text.push_str(&format!(
-        "[search]\ngenerations = {}\nsampler = {sampler:?}\nseed = {seed}\n\n[mutation]\nkind = {mutation:?}\n\n[evaluation]\ncache = {}\nbasis_cache = {}\n",
-        plan.generations,
+        "[[held_out]]\nname = {:?}\ntest = {:?}\n\n",
+        cycleqd_demo::RETENTION_SKILL,
+        cycleqd_demo::retention_task_spec(DataSplit::Test, plan.test_count, seed),
+    ));
+    text.push_str(&format!(
+        "[search]\ngenerations = {generations}\nseed = {seed}\n{}\n[evaluation]\ncache = {}\nbasis_cache = {}\n",
+        variant.settings,
         q(&out.join("eval-cache")),
         q(&out.join("basis")),
     ));

@@ -105,21 +105,43 @@ impl EvolveProgress {
                     elites.join(" "),
                     rate
                 );
-                if self.terminal {
-                    let bar = self.bar.get_or_insert_with(|| {
-                        let b = bar(g.total, "generations");
-                        b.set_position(g.generation - 1);
-                        b
-                    });
-                    bar.set_position(g.generation);
-                    bar.set_message(line);
-                } else {
-                    eprintln!(
-                        "   gen {}/{} {line} | eta {:.0} s",
-                        g.generation, g.total, eta
-                    );
-                }
+                self.step(g.generation, g.total, "generations", "gen", line, eta);
             }
+            EvolveEvent::Search(s) => {
+                let rate = s.elapsed / s.done_here.max(1) as f64;
+                let eta = rate * (s.total - s.evaluation) as f64;
+                let fmt = |v: &[f64]| {
+                    v.iter()
+                        .map(|x| format!("{x:.2}"))
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                };
+                let line = format!(
+                    "{} gen {} weights {} -> {} | best mean {:.3} | {:.2} s/eval",
+                    s.method,
+                    s.generation,
+                    fmt(&s.weights),
+                    fmt(&s.scores),
+                    s.best_mean,
+                    rate
+                );
+                self.step(s.evaluation, s.total, "evaluations", "eval", line, eta);
+            }
+        }
+    }
+
+    /// Moves the bar to `done` of `total` with `line`, or logs the line.
+    fn step(&mut self, done: u64, total: u64, unit: &str, short: &str, line: String, eta: f64) {
+        if self.terminal {
+            let bar = self.bar.get_or_insert_with(|| {
+                let b = bar(total, unit);
+                b.set_position(done - 1);
+                b
+            });
+            bar.set_position(done);
+            bar.set_message(line);
+        } else {
+            eprintln!("   {short} {done}/{total} {line} | eta {eta:.0} s");
         }
     }
 

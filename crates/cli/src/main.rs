@@ -12,6 +12,7 @@ mod materialize_cmd;
 mod merge_cmd;
 mod progress;
 mod report_cmd;
+mod similarity_cmd;
 
 use clap::{Parser, Subcommand};
 
@@ -47,6 +48,8 @@ enum Command {
     Materialize(materialize_cmd::MaterializeArgs),
     /// Merge models from a mergekit-style YAML config (linear, TIES, DARE, SLERP, ...).
     Merge(merge_cmd::MergeArgs),
+    /// How alike two fine-tunes of one base are (cosine of their task vectors' spectra).
+    Similarity(similarity_cmd::SimilarityArgs),
 }
 
 fn main() {
@@ -63,6 +66,7 @@ fn main() {
         Command::Inspect(args) => inspect_cmd::run(args),
         Command::Materialize(args) => materialize_cmd::run(args),
         Command::Merge(args) => merge_cmd::run(args),
+        Command::Similarity(args) => similarity_cmd::run(args),
     };
     if let Err(err) = result {
         eprintln!("error: {err:#}");

@@ -1,5 +1,6 @@
 //! Builds the demo models and prints their test-split score matrix (rows: base, experts,
-//! all-data, optionally task-arithmetic merges of the experts; columns: skills).
+//! all-data, optionally task-arithmetic merges of the experts; columns: skills, then the
+//! held-out skill the base alone was taught).
 //!
 //! `cargo run --release -p cycleqd-demo --example specialists -- --scale full --seed 0`
 //! Options: `--out DIR` (default `demo-models/<scale>-<seed>`), `--count N` test problems per
@@ -10,7 +11,9 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use cycleqd_demo::{build_models_with, demo_task, DemoRecipe, DemoScale, Skill};
+use cycleqd_demo::{
+    build_models_with, demo_task, retention_task, DemoRecipe, DemoScale, Skill, RETENTION_SKILL,
+};
 use cycleqd_evolve::EngineModel;
 use cycleqd_infer::{DType, Device, Engine, Tensor};
 use cycleqd_tasks::generators::Split;
@@ -84,12 +87,15 @@ fn score_row(
         batch_size: 64,
         workers: 2,
     };
-    let mut row = Vec::new();
-    for skill in Skill::ALL {
-        let task = demo_task(skill, Split::Test, args.count, args.seed)?;
-        row.push(task.evaluate(&model, &options)?.score);
-    }
-    Ok(row)
+    let mut tasks = Skill::ALL
+        .into_iter()
+        .map(|skill| demo_task(skill, Split::Test, args.count, args.seed))
+        .collect::<Result<Vec<_>, _>>()?;
+    tasks.push(retention_task(Split::Test, args.count, args.seed)?);
+    tasks
+        .iter()
+        .map(|task| Ok(task.evaluate(&model, &options)?.score))
+        .collect()
 }
 
 /// `base + lambda * sum(expert - base)` over every weight.
@@ -152,9 +158,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         args.seed,
         args.count
     );
-    println!("{:<22} {:>7} {:>7} {:>7}", "model", "coding", "os", "db");
+    println!(
+        "{:<22} {:>7} {:>7} {:>7} {:>9}",
+        "model",
+        "coding",
+        "os",
+        "db",
+        format!("{RETENTION_SKILL}*")
+    );
     let print = |name: &str, row: &[f64]| {
-        println!("{name:<22} {:>7.3} {:>7.3} {:>7.3}", row[0], row[1], row[2]);
+        println!(
+            "{name:<22} {:>7.3} {:>7.3} {:>7.3} {:>9.3}",
+            row[0], row[1], row[2], row[3]
+        );
     };
     for (name, path) in &rows {
         let row = score_row(Engine::load(path, &Device::Cpu, DType::F32)?, name, &args)?;
@@ -172,6 +188,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             print(&name, &row);
         }
     }
+    println!("* held out: taught to the base only");
     eprintln!("evaluated in {:.1} s", eval_start.elapsed().as_secs_f64());
     Ok(())
 }

@@ -12,14 +12,19 @@ use cycleqd_tasks::generators::Split;
 use cycleqd_tasks::ChatMessage;
 use serde_json::{json, Value};
 
-use crate::corpus::{pretraining_examples, Formatter};
+use crate::corpus::{held_out_examples, pretraining_examples, Formatter};
 use crate::error::{DemoError, Result};
 use crate::recipe::{DemoRecipe, DemoScale, TrainPlan};
-use crate::skill::{reference_conversations, Skill};
+use crate::skill::{reference_conversations, retention_reference_conversations, Skill};
 use crate::vocab::{train_tokenizer, BOS, EOS};
 
 /// Written last into every finished stage folder: what it was built from.
 const STAMP: &str = "demo-stage.json";
+
+/// Version of what the stages are built from beyond the recipe (generators, corpus layout),
+/// part of every stamp: bumped on such changes so that stale builds are rebuilt.
+/// 2: the base also pretrains on the held-out skill.
+const DATA_VERSION: u32 = 2;
 
 /// Where the built models are.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,11 +103,17 @@ pub fn build_models_with(
 /// A skill and its train-split conversations.
 type SkillConversations = (Skill, Vec<Vec<ChatMessage>>);
 
+/// Train-split conversations of the expert skills and of the held-out skill.
+struct TrainData {
+    skills: Vec<SkillConversations>,
+    held_out: Vec<Vec<ChatMessage>>,
+}
+
 struct Builder<'a> {
     recipe: &'a DemoRecipe,
     seed: u64,
-    /// Train-split conversations per skill, generated on first need.
-    data: Option<Vec<SkillConversations>>,
+    /// Train-split conversations, generated on first need.
+    data: Option<TrainData>,
     progress: &'a mut dyn FnMut(&str),
 }
 
@@ -119,9 +130,11 @@ impl Builder<'_> {
         let r = self.recipe;
         json!({
             "stage": stage,
+            "data_version": DATA_VERSION,
             "seed": self.seed,
             "shape": r.shape,
             "problems_per_skill": r.problems_per_skill,
+            "held_out_problems": r.held_out_problems,
             "pretrain": r.pretrain,
             "fine_tune": plan,
         })
@@ -197,11 +210,11 @@ impl Builder<'_> {
         Ok(())
     }
 
-    /// The train-split conversations of every skill.
-    fn data(&mut self) -> Result<&[SkillConversations]> {
+    /// The train-split conversations of every skill and of the held-out skill.
+    fn data(&mut self) -> Result<&TrainData> {
         if self.data.is_none() {
             let start = Instant::now();
-            let data = Skill::ALL
+            let skills = Skill::ALL
                 .into_iter()
                 .map(|skill| {
                     let conversations = reference_conversations(
@@ -213,26 +226,38 @@ impl Builder<'_> {
                     Ok((skill, conversations))
                 })
                 .collect::<Result<Vec<_>>>()?;
+            let held_out = match self.recipe.held_out_problems {
+                0 => Vec::new(),
+                count => retention_reference_conversations(Split::Train, count, self.seed)?,
+            };
             (self.progress)(&format!(
-                "data: {} train problems per skill generated in {:.1} s",
+                "data: {} train problems per skill and {} of the held-out skill generated in {:.1} s",
                 self.recipe.problems_per_skill,
+                held_out.len(),
                 start.elapsed().as_secs_f64()
             ));
-            self.data = Some(data);
+            self.data = Some(TrainData { skills, held_out });
         }
-        Ok(self.data.as_deref().expect("generated above"))
+        Ok(self.data.as_ref().expect("generated above"))
     }
 
-    /// A tokenizer trained on all skills' text, a random model, and pretraining on
-    /// [`pretraining_examples`].
+    /// A tokenizer trained on all skills' text (the held-out skill's included), a random
+    /// model, and pretraining on [`pretraining_examples`] and [`held_out_examples`].
     fn base(&mut self, run: &StageRun) -> Result<Engine> {
         let recipe = self.recipe;
-        let all: Vec<Vec<ChatMessage>> = self
-            .data()?
+        let data = self.data()?;
+        let all: Vec<Vec<ChatMessage>> = data
+            .skills
             .iter()
             .flat_map(|(_, c)| c.iter().cloned())
             .collect();
-        let texts: Vec<String> = all.iter().flatten().map(|m| m.content.clone()).collect();
+        let held_out = data.held_out.clone();
+        let texts: Vec<String> = all
+            .iter()
+            .chain(&held_out)
+            .flatten()
+            .map(|m| m.content.clone())
+            .collect();
         let tokenizer = train_tokenizer(&texts, recipe.shape.vocab_size)?;
         let config_json = config_json(recipe, &tokenizer)?;
         let infer_err = |e| DemoError::infer(&run.name, e);
@@ -255,12 +280,15 @@ impl Builder<'_> {
             DType::F32,
         )
         .map_err(infer_err)?;
-        let examples = pretraining_examples(&Formatter::new(&tokenizer)?, &all, run.seed)?;
+        let formatter = Formatter::new(&tokenizer)?;
+        let mut examples = pretraining_examples(&formatter, &all, run.seed)?;
+        examples.extend(held_out_examples(&formatter, &held_out)?);
         self.train(run, &mut engine, &examples, &recipe.pretrain)?;
         Ok(engine)
     }
 
-    /// The base fine-tuned on the chat examples of `skills` (equal counts per skill).
+    /// The base fine-tuned on the chat examples of `skills` (equal counts per skill); never
+    /// on the held-out skill.
     fn fine_tune(
         &mut self,
         run: &StageRun,
@@ -274,6 +302,7 @@ impl Builder<'_> {
         let formatter = Formatter::new(&tokenizer)?;
         let examples = self
             .data()?
+            .skills
             .iter()
             .filter(|(skill, _)| skills.contains(skill))
             .flat_map(|(_, c)| c.iter().map(|c| formatter.chat_example(c)))

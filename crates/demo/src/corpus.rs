@@ -1,5 +1,6 @@
 //! Token sequences the demo trains on: the base's pretraining documents (the skills' text
-//! without the question-to-answer mapping) and the experts' chat examples.
+//! without the question-to-answer mapping, and the held-out skill's question-answer pairs)
+//! and the experts' chat examples.
 
 use cycleqd_infer::{ChatTemplate, Message, SftExample, TextTokenizer};
 use cycleqd_tasks::{ChatMessage, Role};
@@ -133,6 +134,19 @@ pub(crate) fn pretraining_examples(
     Ok(examples)
 }
 
+/// The held-out skill's pairs for the base: each question in the chat format with its own
+/// answer, loss on the answer. This is the one mapping the base is taught, so that the models
+/// fine-tuned and merged from it can be scored on how much of it they kept.
+pub(crate) fn held_out_examples(
+    formatter: &Formatter,
+    conversations: &[Vec<ChatMessage>],
+) -> Result<Vec<SftExample>> {
+    conversations
+        .iter()
+        .map(|c| formatter.chat_example(c))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -176,6 +190,22 @@ mod tests {
             tokenizer.decode(&example.completion).unwrap(),
             "wc -l < f3.txt"
         );
+    }
+
+    #[test]
+    fn held_out_examples_pair_each_question_with_its_own_answer() {
+        let tokenizer = tokenizer();
+        let formatter = Formatter::new(&tokenizer).unwrap();
+        let conversations = conversations();
+        let examples = held_out_examples(&formatter, &conversations).unwrap();
+        assert_eq!(examples.len(), conversations.len());
+        for (c, e) in conversations.iter().zip(&examples) {
+            assert_eq!(
+                tokenizer.decode(&e.prompt).unwrap(),
+                format!("\n{}\n\n", c[0].content)
+            );
+            assert_eq!(tokenizer.decode(&e.completion).unwrap(), c[1].content);
+        }
     }
 
     #[test]

@@ -1,9 +1,12 @@
-//! The demo's three skills and their tasks: generated problems of mixed difficulty, prompted
-//! with the question alone, so that training and evaluation see the same conversations.
+//! The demo's three skills and their tasks, and the held-out skill the base alone learns:
+//! generated problems of mixed difficulty, prompted with the question alone, so that
+//! training and evaluation see the same conversations.
 
 use cycleqd_tasks::db::DbBackend;
-use cycleqd_tasks::generators::{coding_task, db_task, os_task, Difficulty, GenConfig, Split};
-use cycleqd_tasks::oracle::ProvidesReferences;
+use cycleqd_tasks::generators::{
+    coding_task, compare_task, db_task, os_task, Difficulty, GenConfig, Split,
+};
+use cycleqd_tasks::oracle::{ProvidesReferences, ReferenceDialogue};
 use cycleqd_tasks::os::OsMode;
 use cycleqd_tasks::sft::sft_examples;
 use cycleqd_tasks::{ChatMessage, Task};
@@ -55,13 +58,48 @@ impl std::str::FromStr for Skill {
     }
 }
 
-fn config(skill: Skill, split: Split, count: usize, seed: u64) -> GenConfig {
+/// The held-out skill of the skill-retention measurement (the CycleQD paper's Table 3):
+/// comparison questions such as "Which number is largest: 41, 87, 12?" answered with one
+/// number (the `gen-compare` generator). The base learns it during pretraining; no expert and
+/// not the all-data model is fine-tuned on it, so a later model's score on it, divided by the
+/// base's, says how much of the base's own skill that model kept.
+pub const RETENTION_SKILL: &str = "compare";
+
+/// The held-out skill's problem stream, apart from the three skills' streams.
+const RETENTION_SEED_OFFSET: u64 = 3 << 32;
+
+fn mixed(seed: u64, split: Split, count: usize) -> GenConfig {
     GenConfig {
-        seed: seed.wrapping_add(skill.seed_offset()),
+        seed,
         split,
         difficulty: Difficulty::Mixed,
         count,
     }
+}
+
+fn config(skill: Skill, split: Split, count: usize, seed: u64) -> GenConfig {
+    mixed(seed.wrapping_add(skill.seed_offset()), split, count)
+}
+
+fn retention_config(split: Split, count: usize, seed: u64) -> GenConfig {
+    mixed(seed.wrapping_add(RETENTION_SEED_OFFSET), split, count)
+}
+
+fn spec(generator: &str, config: &GenConfig) -> String {
+    format!(
+        "gen-{generator}:split={},difficulty={},count={},seed={}",
+        config.split.name(),
+        config.difficulty.name(),
+        config.count,
+        config.seed
+    )
+}
+
+fn conversations(dialogues: &[ReferenceDialogue]) -> Vec<Vec<ChatMessage>> {
+    sft_examples(dialogues)
+        .into_iter()
+        .map(|e| e.messages)
+        .collect()
 }
 
 /// The demo's task for `skill`: `count` generated problems of `split`, mixed difficulty
@@ -79,15 +117,7 @@ pub fn demo_task(skill: Skill, split: Split, count: usize, seed: u64) -> Result<
 /// The task spec (as `cycleqd eval --task` and run configs take it) naming exactly the
 /// problems of [`demo_task`] with the same arguments.
 pub fn demo_task_spec(skill: Skill, split: Split, count: usize, seed: u64) -> String {
-    let config = config(skill, split, count, seed);
-    format!(
-        "gen-{}:split={},difficulty={},count={},seed={}",
-        skill.name(),
-        config.split.name(),
-        config.difficulty.name(),
-        config.count,
-        config.seed
-    )
+    spec(skill.name(), &config(skill, split, count, seed))
 }
 
 /// The conversations of [`demo_task`]'s problems, each ending with the reference reply: what
@@ -104,10 +134,31 @@ pub fn reference_conversations(
         Skill::Os => os_task(&config, OsMode::SingleTurn)?.reference_dialogues(),
         Skill::Db => db_task(&config, &DbBackend::Sqlite)?.reference_dialogues(),
     };
-    Ok(sft_examples(&dialogues)
-        .into_iter()
-        .map(|e| e.messages)
-        .collect())
+    Ok(conversations(&dialogues))
+}
+
+/// The held-out skill's task ([`RETENTION_SKILL`]): `count` generated comparison questions of
+/// `split`, mixed difficulty (three, four and five numbers in turn), drawn with `seed`,
+/// graded by exact match of the trimmed reply.
+pub fn retention_task(split: Split, count: usize, seed: u64) -> Result<Box<dyn Task>> {
+    Ok(Box::new(compare_task(&retention_config(
+        split, count, seed,
+    ))?))
+}
+
+/// The task spec naming exactly the problems of [`retention_task`] with the same arguments.
+pub fn retention_task_spec(split: Split, count: usize, seed: u64) -> String {
+    spec(RETENTION_SKILL, &retention_config(split, count, seed))
+}
+
+/// The conversations of [`retention_task`]'s problems, each ending with the reference answer.
+pub fn retention_reference_conversations(
+    split: Split,
+    count: usize,
+    seed: u64,
+) -> Result<Vec<Vec<ChatMessage>>> {
+    let task = compare_task(&retention_config(split, count, seed))?;
+    Ok(conversations(&task.reference_dialogues()))
 }
 
 #[cfg(test)]
@@ -144,6 +195,37 @@ mod tests {
                 assert_eq!(c[1].role, cycleqd_tasks::Role::Assistant);
             }
         }
+    }
+
+    #[test]
+    fn the_retention_spec_names_the_retention_task() {
+        let ctx = cycleqd_tasks::TaskContext::default();
+        let spec = retention_task_spec(Split::Test, 9, 2);
+        assert!(spec.starts_with("gen-compare:split=test,"), "{spec}");
+        let from_spec = cycleqd_tasks::task_from_spec(&spec, &ctx).unwrap();
+        let direct = retention_task(Split::Test, 9, 2).unwrap();
+        assert_eq!(from_spec.fingerprint(), direct.fingerprint(), "{spec}");
+        assert_eq!(direct.len(), 9);
+    }
+
+    #[test]
+    fn retention_conversations_are_a_question_then_its_number() {
+        let conversations = retention_reference_conversations(Split::Train, 6, 3).unwrap();
+        assert_eq!(conversations.len(), 6);
+        for c in &conversations {
+            assert_eq!(c.len(), 2, "{c:?}");
+            assert!(c[0].content.contains(&c[1].content), "{c:?}");
+            assert!(c[1].content.parse::<u32>().is_ok(), "{c:?}");
+        }
+        let spec = retention_task_spec(Split::Train, 6, 3);
+        let skills: Vec<String> = Skill::ALL
+            .iter()
+            .map(|&s| demo_task_spec(s, Split::Train, 6, 3))
+            .collect();
+        assert!(
+            !skills.contains(&spec),
+            "the held-out skill is not an expert skill"
+        );
     }
 
     #[test]

@@ -16,6 +16,7 @@ fn tiny_recipe() -> DemoRecipe {
     recipe.shape.intermediate_size = 64;
     recipe.shape.layers = 1;
     recipe.problems_per_skill = 60;
+    recipe.held_out_problems = 30;
     recipe.pretrain.steps = 10;
     recipe.expert.steps = 40;
     recipe.expert.learning_rate = 1e-2;
@@ -54,8 +55,28 @@ fn build(recipe: &DemoRecipe, dir: &std::path::Path) -> (DemoModels, Vec<String>
 fn tiny_demo_builds_loads_caches_and_specializes() {
     let dir = tempfile::tempdir().unwrap();
     let recipe = tiny_recipe();
-    let (models, _) = build(&recipe, dir.path());
+    let (models, log) = build(&recipe, dir.path());
     assert_eq!(models.experts.len(), 3);
+    // The base pretrains on up to three documents per expert-skill problem (a mismatched
+    // pair is dropped when the drawn answer equals the own one) plus the held-out skill's
+    // pairs; the experts and the all-data model never see the held-out skill.
+    let sequences = |stage: &str| {
+        log.iter()
+            .filter_map(|m| m.strip_prefix(&format!("{stage}: ")))
+            .find_map(|m| m.split(" sequences").next()?.parse::<usize>().ok())
+    };
+    assert!(
+        log.iter()
+            .any(|m| m.contains("and 30 of the held-out skill")),
+        "{log:?}"
+    );
+    let base_sequences = sequences("base").unwrap();
+    assert!(
+        (60 * 3 * 2 + 30..=60 * 3 * 3 + 30).contains(&base_sequences),
+        "{log:?}"
+    );
+    assert_eq!(sequences("expert-os"), Some(60), "{log:?}");
+    assert_eq!(sequences("all-data"), Some(60 * 3), "{log:?}");
 
     let base = Engine::load(&models.base, &Device::Cpu, DType::F32).unwrap();
     let db_expert = Engine::load(&models.experts[2].1, &Device::Cpu, DType::F32).unwrap();

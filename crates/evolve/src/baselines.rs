@@ -12,6 +12,7 @@ use cycleqd_weights::{HfModel, TensorSource};
 use crate::error::{EvolveError, Result};
 use crate::evolve_run::RunContext;
 use crate::model_input::ModelInput;
+use crate::report::ResultRow;
 use crate::run_config::RunConfig;
 use crate::scorer::{Scorer, Split};
 
@@ -91,8 +92,8 @@ pub struct BaselineOutcome {
     pub lambda: f64,
     /// The chosen model's folder.
     pub folder: PathBuf,
-    /// Its test-split scores.
-    pub test: Vec<f64>,
+    /// Its reported row: test-split and held-out skills' scores.
+    pub row: ResultRow,
 }
 
 /// Runs `baseline` over the base and experts of `ctx`, merging into `dir`.
@@ -135,14 +136,15 @@ pub fn run_merge_baseline(
     let (_, lambda, folder, identity) = best.ok_or_else(|| {
         EvolveError::Invalid(format!("baseline {} has no scales to try", baseline.name))
     })?;
-    let test = score_folder(scorer, &identity, &folder, Split::Test)?;
-    on_scored(&format!("{} lambda {lambda} (test)", baseline.name), &test);
+    let name = format!("{} (lambda {lambda})", baseline.name);
+    let row = folder_row(scorer, &name, &identity, &folder)?;
+    on_scored(&format!("{name} (test)"), &row.test);
     Ok(BaselineOutcome {
         name: baseline.name.clone(),
         tried,
         lambda,
         folder,
-        test,
+        row,
     })
 }
 
@@ -150,6 +152,18 @@ pub fn run_merge_baseline(
 pub fn folder_identity(ctx: &RunContext, folder: &Path) -> Result<String> {
     let model = HfModel::open(folder).map_err(|source| EvolveError::model(folder, source))?;
     Ok(ctx.identity(&ContentHash::of_model(&model)?.hex()))
+}
+
+/// The reported row (test split, held-out skills) of the model in `folder`.
+pub fn folder_row(
+    scorer: &mut Scorer,
+    name: &str,
+    identity: &str,
+    folder: &Path,
+) -> Result<ResultRow> {
+    scorer.report_row(name, identity, None, || {
+        Ok(Box::new(ModelInput::open(folder)?) as Box<dyn TensorSource>)
+    })
 }
 
 /// Scores the model in `folder` (loaded only when a result is not cached).

@@ -30,6 +30,10 @@ pub fn breed(
             seed: mutation_seed,
             rate: m.rate,
         },
+        MutationKind::SvdChild => WeightMutation::SvdChild {
+            seed: mutation_seed,
+            rate: m.rate,
+        },
         MutationKind::Gaussian => WeightMutation::Gaussian {
             seed: mutation_seed,
             std: m.std,

@@ -22,8 +22,10 @@ use crate::error::{EvolveError, Result};
 use crate::final_models::finish;
 use crate::memory_model::MemoryModel;
 use crate::model_input::ModelInput;
-use crate::run_config::{MutationKind, RunConfig, RUN_CONFIG_FILE};
+use crate::run_config::SearchMethod;
+use crate::run_config::{RunConfig, RUN_CONFIG_FILE};
 use crate::scorer::{Scorer, Split};
+use crate::weight_search::SearchReport;
 
 /// The QD run's folder inside the run directory.
 pub const QD_DIR: &str = "qd";
@@ -47,6 +49,8 @@ pub enum EvolveEvent<'a> {
     Resumed(&'a ResumeReport),
     /// One generation was scored and told.
     Generation(&'a GenerationReport),
+    /// A merge-weight search evaluated one candidate.
+    Search(&'a SearchReport),
 }
 
 /// Where events go: a progress display (called from the loop's thread, and from the
@@ -131,6 +135,11 @@ impl RunContext {
     /// The base model.
     pub fn base(&self) -> &ModelInput {
         &self.base
+    }
+
+    /// The experts' SVD bases.
+    pub fn basis(&self) -> &BasisSet {
+        &self.basis
     }
 
     /// A scorer over the run's tasks, with the engine loaded from the base.
@@ -313,6 +322,9 @@ pub fn load_run_config(dir: &Path) -> Result<RunConfig> {
 fn drive(config: RunConfig, on_event: &mut EventSink<'_>) -> Result<()> {
     let ctx = RunContext::open(config, on_event)?;
     let mut scorer = ctx.scorer()?;
+    if ctx.config.search.method != SearchMethod::CycleQd {
+        return crate::weight_search::drive(&ctx, &mut scorer, on_event);
+    }
     let config = &ctx.config;
     let tasks = config.task_names();
     let k = tasks.len();
@@ -336,6 +348,18 @@ fn drive(config: RunConfig, on_event: &mut EventSink<'_>) -> Result<()> {
         seeds.push(Seed { scores, genome });
     }
     let expert_scores: Vec<Vec<f64>> = seeds.iter().map(|s| s.scores.clone()).collect();
+    if config.search.seed_base {
+        let genome: Genome = Recipe::weighted(&ctx.basis, |_, _| 0.0).into();
+        let scores = scorer.score(&ctx.base_identity(), Split::Optimize, || {
+            ctx.materialize(&Blend::single(genome.clone(), Ancestors::new()), "base")
+        })?;
+        on_event(EvolveEvent::Scored {
+            what: "base",
+            split: "optimize",
+            scores: &scores,
+        });
+        seeds.push(Seed { scores, genome });
+    }
     let cycle_config = config.cycle_config(&expert_scores)?;
     let qd_dir = config.out.join(QD_DIR);
     let (mut run, report) =
@@ -346,7 +370,7 @@ fn drive(config: RunConfig, on_event: &mut EventSink<'_>) -> Result<()> {
     if !run.cycle().is_seeded() {
         run.seed(seeds)?;
     }
-    let lineage_run = config.mutation.kind == MutationKind::Gaussian;
+    let lineage_run = config.mutation.kind.makes_lineages();
     let mut individuals = Individuals::from_journal(&qd_dir, lineage_run)?;
 
     on_event(EvolveEvent::Stage("evolving"));

@@ -13,8 +13,10 @@ use crate::blend::{aggregate_weights, Blend};
 use crate::breed::blend_identity;
 use crate::error::{EvolveError, Result};
 use crate::evolve_run::{write_atomic, EventSink, EvolveEvent, Individuals, RunContext};
+use crate::model_input::ModelInput;
 use crate::report::{ResultRow, RunResults, REPORT_FILE, RESULTS_FILE};
-use crate::scorer::{Scorer, Split};
+use crate::scorer::Scorer;
+use cycleqd_weights::TensorSource;
 
 /// The final models of a run, by pick name.
 pub const PICKS_FILE: &str = "picks.json";
@@ -86,6 +88,7 @@ pub(crate) fn finish(
         .archives()
         .iter()
         .map(|a| {
+            let label = a.label(&tasks);
             let entries = a
                 .elites()
                 .map(|(cell, e)| ArchiveEntry {
@@ -95,7 +98,7 @@ pub(crate) fn finish(
                     times_sampled: e.times_sampled(),
                 })
                 .collect();
-            (tasks[a.task()].clone(), entries)
+            (label, entries)
         })
         .collect();
     write_json(&out.join(ARCHIVES_FILE), &archives)?;
@@ -103,15 +106,15 @@ pub(crate) fn finish(
     let ancestors = individuals.ancestors();
     let mut picks = BTreeMap::new();
     let mut best = Vec::new();
-    for (k, archive) in cycle.archives().iter().enumerate() {
-        let elite = archive.best().ok_or_else(|| {
-            EvolveError::Invalid(format!("archive {} is empty after seeding", tasks[k]))
+    for (k, elite) in cycle.best_per_task().into_iter().enumerate() {
+        let elite = elite.ok_or_else(|| {
+            EvolveError::Invalid(format!("no elite for task {} after seeding", tasks[k]))
         })?;
         best.push(elite);
         picks.insert(
             format!("best:{}", tasks[k]),
             single_pick(
-                format!("the best elite of archive {}", tasks[k]),
+                format!("the best elite on task {}", tasks[k]),
                 elite.id().0,
                 elite.scores(),
                 elite.genome(),
@@ -159,19 +162,7 @@ pub(crate) fn finish(
     write_json(&out.join(PICKS_FILE), &picks)?;
 
     on_event(EvolveEvent::Stage("scoring on the test split"));
-    let mut rows = Vec::new();
-    let base_row = score_folder(scorer, &ctx.base_identity(), &config.base, "base", on_event)?;
-    rows.push(base_row);
-    for (k, task) in config.tasks.iter().enumerate() {
-        let name = format!("expert {}", task.name);
-        rows.push(score_folder(
-            scorer,
-            &ctx.expert_identity(k),
-            &task.expert,
-            &name,
-            on_event,
-        )?);
-    }
+    let mut rows = reference_rows(ctx, scorer, on_event)?;
     let order = std::iter::once("aggregate".to_string())
         .chain(std::iter::once("best-mean".to_string()))
         .chain(tasks.iter().map(|t| format!("best:{t}")));
@@ -191,29 +182,52 @@ pub(crate) fn finish(
             ctx.identity(&blend_identity(&member_ids))
         };
         let label = format!("cycleqd {name}");
-        let test = scorer.score(&identity, Split::Test, || {
-            ctx.materialize(&pick.blend, &label)
-        })?;
-        on_event(EvolveEvent::Scored {
-            what: &label,
-            split: "test",
-            scores: &test,
-        });
         let optimize = (pick.optimize.len() == 1).then(|| pick.optimize[0].clone());
-        rows.push(ResultRow {
-            name: label,
-            test,
+        rows.push(scored_row(
+            scorer,
+            &label,
+            &identity,
             optimize,
-        });
+            || ctx.materialize(&pick.blend, &label),
+            on_event,
+        )?);
     }
     let results = RunResults {
         tasks,
+        held_out_tasks: config.held_out.iter().map(|h| h.name.clone()).collect(),
         generations: cycle.inserted_generations(),
         rows,
     };
     write_json(&out.join(RESULTS_FILE), &results)?;
     write_atomic(&out.join(REPORT_FILE), results.markdown().as_bytes())?;
     Ok(())
+}
+
+/// The test-split rows of the base and each expert.
+pub(crate) fn reference_rows(
+    ctx: &RunContext,
+    scorer: &mut Scorer,
+    on_event: &mut EventSink<'_>,
+) -> Result<Vec<ResultRow>> {
+    let config = &ctx.config;
+    let mut rows = vec![score_folder(
+        scorer,
+        &ctx.base_identity(),
+        &config.base,
+        "base",
+        on_event,
+    )?];
+    for (k, task) in config.tasks.iter().enumerate() {
+        let name = format!("expert {}", task.name);
+        rows.push(score_folder(
+            scorer,
+            &ctx.expert_identity(k),
+            &task.expert,
+            &name,
+            on_event,
+        )?);
+    }
+    Ok(rows)
 }
 
 fn single_pick(
@@ -238,20 +252,42 @@ fn score_folder(
     name: &str,
     on_event: &mut EventSink<'_>,
 ) -> Result<ResultRow> {
-    let test = crate::baselines::score_folder(scorer, identity, path, Split::Test)?;
+    scored_row(
+        scorer,
+        name,
+        identity,
+        None,
+        || Ok(Box::new(ModelInput::open(path)?) as Box<dyn TensorSource>),
+        on_event,
+    )
+}
+
+/// A reported model's row (test split and held-out skills), announced as it is scored.
+pub(crate) fn scored_row(
+    scorer: &mut Scorer,
+    name: &str,
+    identity: &str,
+    optimize: Option<Vec<f64>>,
+    weights: impl FnOnce() -> Result<Box<dyn TensorSource>>,
+    on_event: &mut EventSink<'_>,
+) -> Result<ResultRow> {
+    let row = scorer.report_row(name, identity, optimize, weights)?;
     on_event(EvolveEvent::Scored {
         what: name,
         split: "test",
-        scores: &test,
+        scores: &row.test,
     });
-    Ok(ResultRow {
-        name: name.to_string(),
-        test,
-        optimize: None,
-    })
+    if !row.held_out.is_empty() {
+        on_event(EvolveEvent::Scored {
+            what: name,
+            split: "held-out skills",
+            scores: &row.held_out,
+        });
+    }
+    Ok(row)
 }
 
-fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
+pub(crate) fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
     let bytes = serde_json::to_vec_pretty(value).expect("results serialise");
     write_atomic(path, &bytes)
 }

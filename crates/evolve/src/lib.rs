@@ -14,6 +14,9 @@ pub mod model_input;
 pub mod report;
 pub mod run_config;
 pub mod scorer;
+mod search_method;
+pub mod weight_genome;
+pub mod weight_search;
 
 pub use baselines::{run_merge_baseline, BaselineOutcome, MergeBaseline};
 pub use blend::{aggregate_weights, Blend};

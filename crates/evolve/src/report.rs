@@ -17,7 +17,10 @@ pub const REPORT_FILE: &str = "report.md";
 pub struct RunResults {
     /// Task names in configured order.
     pub tasks: Vec<String>,
-    /// Generations run.
+    /// Held-out skills' names (`[[held_out]]`), in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub held_out_tasks: Vec<String>,
+    /// Generations run (evaluations, for the merge-weight searches).
     pub generations: u64,
     /// One row per model.
     pub rows: Vec<ResultRow>,
@@ -33,6 +36,9 @@ pub struct ResultRow {
     /// Optimisation-split scores, where the run has them.
     #[serde(default)]
     pub optimize: Option<Vec<f64>>,
+    /// Scores on the held-out skills, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub held_out: Vec<f64>,
 }
 
 impl ResultRow {
@@ -62,24 +68,46 @@ impl RunResults {
         })
     }
 
-    /// The table: one row per model, one column per task, and the mean, in percent.
+    /// The table: one row per model, one column per task, the mean, then one column per
+    /// held-out skill, in percent.
     pub fn markdown(&self) -> String {
+        self.markdown_with(
+            |t| format!("{t} (held out)"),
+            |row, i| format!("{:.1}", 100.0 * row.held_out[i]),
+        )
+    }
+
+    /// The table with the held-out columns' headers and cells (`cell(row, i)` for held-out
+    /// skill i) written by the caller.
+    pub fn markdown_with(
+        &self,
+        header: impl Fn(&str) -> String,
+        cell: impl Fn(&ResultRow, usize) -> String,
+    ) -> String {
         let mut out = String::new();
         out.push_str("| model |");
         for t in &self.tasks {
             out.push_str(&format!(" {t} |"));
         }
-        out.push_str(" mean |\n|---|");
-        for _ in &self.tasks {
+        out.push_str(" mean |");
+        for t in &self.held_out_tasks {
+            out.push_str(&format!(" {} |", header(t)));
+        }
+        out.push_str("\n|---|");
+        for _ in 0..self.tasks.len() + 1 + self.held_out_tasks.len() {
             out.push_str("---:|");
         }
-        out.push_str("---:|\n");
+        out.push('\n');
         for row in &self.rows {
             out.push_str(&format!("| {} |", row.name));
             for s in &row.test {
                 out.push_str(&format!(" {:.1} |", 100.0 * s));
             }
-            out.push_str(&format!(" {:.1} |\n", 100.0 * row.mean()));
+            out.push_str(&format!(" {:.1} |", 100.0 * row.mean()));
+            for i in 0..row.held_out.len() {
+                out.push_str(&format!(" {} |", cell(row, i)));
+            }
+            out.push('\n');
         }
         out
     }
@@ -93,24 +121,35 @@ mod tests {
     fn the_table_has_a_row_per_model_and_the_mean() {
         let results = RunResults {
             tasks: vec!["coding".into(), "db".into()],
+            held_out_tasks: Vec::new(),
             generations: 10,
             rows: vec![
                 ResultRow {
                     name: "base".into(),
                     test: vec![0.0, 0.1],
                     optimize: None,
+                    held_out: vec![0.4],
                 },
                 ResultRow {
                     name: "cycleqd aggregate".into(),
                     test: vec![0.5, 0.25],
                     optimize: Some(vec![0.6, 0.3]),
+                    held_out: vec![0.3],
                 },
             ],
         };
+        let mut plain = results.clone();
+        plain.rows.iter_mut().for_each(|r| r.held_out.clear());
+        assert_eq!(
+            plain.markdown(),
+            "| model | coding | db | mean |\n|---|---:|---:|---:|\n| base | 0.0 | 10.0 | 5.0 |\n| cycleqd aggregate | 50.0 | 25.0 | 37.5 |\n"
+        );
+        let mut results = results;
+        results.held_out_tasks = vec!["retention".into()];
         let md = results.markdown();
         assert_eq!(
             md,
-            "| model | coding | db | mean |\n|---|---:|---:|---:|\n| base | 0.0 | 10.0 | 5.0 |\n| cycleqd aggregate | 50.0 | 25.0 | 37.5 |\n"
+            "| model | coding | db | mean | retention (held out) |\n|---|---:|---:|---:|---:|\n| base | 0.0 | 10.0 | 5.0 | 40.0 |\n| cycleqd aggregate | 50.0 | 25.0 | 37.5 | 30.0 |\n"
         );
         let dir = tempfile::tempdir().unwrap();
         let err = RunResults::load(dir.path()).unwrap_err().to_string();

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use cycleqd_qd::{BcAxis, CycleConfig, ParentSampler, PAPER_BINS};
+use cycleqd_qd::{BcAxis, CycleConfig, ParentSampler, QualityMode, PAPER_BINS};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{EvolveError, Result};
@@ -20,9 +20,16 @@ pub struct RunConfig {
     /// One entry per skill, in configured task order (K >= 2).
     #[serde(rename = "task")]
     pub tasks: Vec<TaskConfig>,
-    /// Budget, schedule, sampler and archive settings.
-    #[serde(default)]
+    /// Skills nobody optimises, scored on every reported model (skill retention).
+    #[serde(default, rename = "held_out", skip_serializing_if = "Vec::is_empty")]
+    pub held_out: Vec<HeldOutTask>,
+    /// The search method, budget, schedule, sampler and archive settings. Either a table
+    /// or just the method's name (`search = "cma-es"`).
+    #[serde(default, deserialize_with = "crate::search_method::table_or_method")]
     pub search: SearchConfig,
+    /// Settings of the merge-weight searches (`cma-es`, `nsga2`).
+    #[serde(default)]
+    pub weight_search: WeightSearchConfig,
     /// Model-wise linear crossover.
     #[serde(default)]
     pub crossover: CrossoverConfig,
@@ -58,6 +65,16 @@ pub struct TaskConfig {
     pub bins: Option<u32>,
 }
 
+/// A held-out skill: no expert, never optimised; every reported model is scored on it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HeldOutTask {
+    /// Its name in tables.
+    pub name: String,
+    /// The task spec it is scored on.
+    pub test: String,
+}
+
 /// Parent sampling.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -72,7 +89,11 @@ pub enum SamplerKind {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SearchConfig {
-    /// Generations G (one child each).
+    /// CycleQD (the default) or a merge-weight search baseline.
+    pub method: SearchMethod,
+    /// Generations G (one child each). The weight searches get the same number of
+    /// evaluations as a CycleQD run: K (CycleQD scores the experts that seed its archives)
+    /// plus G.
     pub generations: u64,
     /// Generations per quality task before cycling to the next.
     pub flip_interval: u64,
@@ -88,11 +109,70 @@ pub struct SearchConfig {
     pub seed: u64,
     /// Also seed the archives with the base model.
     pub seed_base: bool,
+    /// `cyclic` (the paper's K archives) or `fixed_mean` (the fixed-quality ablation: one
+    /// archive, quality = the mean of the K scores, BCs = the K scores).
+    pub quality: QualityMode,
+}
+
+/// Which search a run does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SearchMethod {
+    /// Cyclic quality-diversity search with model-merging crossover (the default).
+    #[serde(rename = "cycleqd")]
+    CycleQd,
+    /// CMA-ES over task-arithmetic weights, maximising the mean optimisation score.
+    #[serde(rename = "cma-es")]
+    CmaEs,
+    /// NSGA-II over task-arithmetic weights, the K scores as objectives.
+    #[serde(rename = "nsga2")]
+    Nsga2,
+}
+
+impl SearchMethod {
+    /// The method's name in configs and tables.
+    pub fn name(self) -> &'static str {
+        match self {
+            SearchMethod::CycleQd => "cycleqd",
+            SearchMethod::CmaEs => "cma-es",
+            SearchMethod::Nsga2 => "nsga2",
+        }
+    }
+}
+
+/// The merge-weight searches' genome and optimiser settings. A child is
+/// `theta(B) + sum_k w_k tau(E_k)`, with one weight per expert, or one per expert per
+/// group of layers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WeightSearchConfig {
+    /// Groups of consecutive layers with a weight of their own (1: one weight per expert).
+    /// Embeddings go with the first group, the final norm and the LM head with the last.
+    pub layer_groups: usize,
+    /// The range `[lo, hi]` of every weight.
+    pub bounds: [f64; 2],
+    /// CMA-ES's initial step size as a fraction of the range (its mean starts at the
+    /// range's middle).
+    pub sigma: f64,
+    /// Candidates per generation: CMA-ES's lambda (unset: 4 + floor(3 ln n)) and
+    /// NSGA-II's population (unset: 2 K + 2, at most the budget).
+    pub population: Option<usize>,
+}
+
+impl Default for WeightSearchConfig {
+    fn default() -> Self {
+        Self {
+            layer_groups: 1,
+            bounds: [0.0, 1.0],
+            sigma: 0.3,
+            population: None,
+        }
+    }
 }
 
 impl Default for SearchConfig {
     fn default() -> Self {
         Self {
+            method: SearchMethod::CycleQd,
             generations: 1200,
             flip_interval: 1,
             sampler: SamplerKind::Elite,
@@ -101,6 +181,7 @@ impl Default for SearchConfig {
             in_flight: 1,
             seed: 0,
             seed_base: false,
+            quality: QualityMode::Cyclic,
         }
     }
 }
@@ -130,10 +211,20 @@ impl Default for CrossoverConfig {
 pub enum MutationKind {
     /// Along the quality task's expert's singular directions (the default).
     SvdExpert,
+    /// The child's own singular values grown by up to `rate` (the paper's text; an SVD
+    /// per matrix per child, children stored by lineage).
+    SvdChild,
     /// `theta += Normal(0, std)` elementwise (the ablation baseline).
     Gaussian,
     /// No mutation (an ablation).
     None,
+}
+
+impl MutationKind {
+    /// Whether children are stored by lineage (their weights are not a recipe).
+    pub fn makes_lineages(self) -> bool {
+        matches!(self, MutationKind::SvdChild | MutationKind::Gaussian)
+    }
 }
 
 /// Mutation settings.
@@ -142,7 +233,7 @@ pub enum MutationKind {
 pub struct MutationConfig {
     /// The mutation.
     pub kind: MutationKind,
-    /// `svd_expert`'s upper bound of the singular-value draws.
+    /// `svd_expert`'s and `svd_child`'s upper bound of the singular-value draws.
     pub rate: f32,
     /// Gaussian mutation's standard deviation.
     pub std: f32,
@@ -316,6 +407,28 @@ impl RunConfig {
                 return bad(&format!("task[{i}].bins"), "expected >= 1, got 0".into());
             }
         }
+        for (i, h) in self.held_out.iter().enumerate() {
+            if h.name.trim().is_empty() {
+                return bad(&format!("held_out[{i}].name"), "empty name".into());
+            }
+            let taken = self
+                .tasks
+                .iter()
+                .map(|t| &t.name)
+                .chain(self.held_out[..i].iter().map(|h| &h.name));
+            if taken.into_iter().any(|n| *n == h.name) {
+                return bad(
+                    &format!("held_out[{i}].name"),
+                    format!("name {:?} is already used by a task", h.name),
+                );
+            }
+            if h.test.trim().is_empty() {
+                return bad(
+                    &format!("held_out[{i}].test"),
+                    "empty task spec; expected e.g. gen-coding:split=test,count=40".into(),
+                );
+            }
+        }
         let s = &self.search;
         if s.generations == 0 {
             return bad("search.generations", "expected >= 1, got 0".into());
@@ -331,6 +444,29 @@ impl RunConfig {
         }
         if let Err(e) = self.sampler().validate("search.elite_range") {
             return bad("search.elite_range", e.to_string());
+        }
+        let w = &self.weight_search;
+        if w.layer_groups == 0 {
+            return bad("weight_search.layer_groups", "expected >= 1, got 0".into());
+        }
+        let [lo, hi] = w.bounds;
+        if !(lo.is_finite() && hi.is_finite() && lo < hi) {
+            return bad(
+                "weight_search.bounds",
+                format!("expected [lo, hi] with lo < hi, got [{lo}, {hi}]"),
+            );
+        }
+        if !(w.sigma.is_finite() && w.sigma > 0.0) {
+            return bad(
+                "weight_search.sigma",
+                format!("expected > 0, got {}", w.sigma),
+            );
+        }
+        if w.population.is_some_and(|p| p < 2) {
+            return bad(
+                "weight_search.population",
+                format!("expected >= 2, got {}", w.population.unwrap_or(0)),
+            );
         }
         let c = &self.crossover;
         if !(c.mu.is_finite() && c.sigma.is_finite() && c.sigma >= 0.0) {
@@ -410,6 +546,7 @@ impl RunConfig {
             sampler: self.sampler(),
             in_flight: self.search.in_flight,
             seed: self.search.seed,
+            quality: self.search.quality,
         };
         config.validate()?;
         Ok(config)
@@ -487,6 +624,59 @@ bc_range = [0.0, 0.5]
             BcAxis::new(0.85 * 0.2, 1.15 * 0.6, 15).unwrap()
         );
         assert_eq!(cycle.axes[1], BcAxis::new(0.0, 0.5, 15).unwrap());
+    }
+
+    #[test]
+    fn the_search_method_is_a_name_or_a_table_key() {
+        let short = parse(&format!("search = \"cma-es\"\n{MINIMAL}")).unwrap();
+        assert_eq!(short.search.method, SearchMethod::CmaEs);
+        assert_eq!(short.search.generations, 1200);
+        let table = parse(&format!(
+            "{MINIMAL}\n[search]\nmethod = \"nsga2\"\ngenerations = 30\nquality = \"fixed_mean\"\n\n[weight_search]\nlayer_groups = 2\nbounds = [0.0, 1.5]\n"
+        ))
+        .unwrap();
+        assert_eq!(table.search.method, SearchMethod::Nsga2);
+        assert_eq!(table.search.quality, QualityMode::FixedMean);
+        assert_eq!(table.weight_search.layer_groups, 2);
+        let dir = tempfile::tempdir().unwrap();
+        let reparsed = RunConfig::parse(&table.to_toml(), &dir.path().join("x.toml")).unwrap();
+        assert_eq!(reparsed, table);
+        assert_eq!(parse(MINIMAL).unwrap().search.method, SearchMethod::CycleQd);
+
+        let err = parse(&format!("search = \"random\"\n{MINIMAL}"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("random") && err.contains("cma-es"), "{err}");
+        let err = parse(&format!(
+            "{MINIMAL}\n[weight_search]\nbounds = [1.0, 0.0]\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("weight_search.bounds"), "{err}");
+        let err = parse(&format!("{MINIMAL}\n[mutation]\nkind = \"svd_child\"\n"))
+            .map(|c| c.mutation.kind);
+        assert_eq!(err.unwrap(), MutationKind::SvdChild);
+    }
+
+    #[test]
+    fn held_out_skills_need_a_fresh_name_and_a_spec() {
+        let ok = parse(&format!(
+            "{MINIMAL}\n[[held_out]]\nname = \"compare\"\ntest = \"gen-db:split=test,count=5\"\n"
+        ))
+        .unwrap();
+        assert_eq!(ok.held_out[0].name, "compare");
+        let err = parse(&format!(
+            "{MINIMAL}\n[[held_out]]\nname = \"db\"\ntest = \"gen-db:split=test,count=5\"\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("held_out[0].name"), "{err}");
+        let err = parse(&format!(
+            "{MINIMAL}\n[[held_out]]\nname = \"x\"\ntest = \" \"\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("held_out[0].test"), "{err}");
     }
 
     #[test]

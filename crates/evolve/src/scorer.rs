@@ -9,6 +9,7 @@ use cycleqd_weights::TensorSource;
 
 use crate::engine_model::EngineModel;
 use crate::error::{EvolveError, Result};
+use crate::report::ResultRow;
 use crate::run_config::RunConfig;
 
 /// Which split of every task.
@@ -18,6 +19,8 @@ pub enum Split {
     Optimize,
     /// The held-out split: every reported number.
     Test,
+    /// The held-out skills (`[[held_out]]`): retention, reported, never optimised.
+    HeldOut,
 }
 
 /// The run's tasks on both splits and the engine that answers them.
@@ -25,6 +28,7 @@ pub struct Scorer {
     model: EngineModel,
     optimize: Vec<Box<dyn Task>>,
     test: Vec<Box<dyn Task>>,
+    held_out: Vec<Box<dyn Task>>,
     cache: ResultCache,
     options: EvalOptions,
     /// The identity of the weights now in the engine.
@@ -49,10 +53,23 @@ impl Scorer {
             optimize.push(load("optimize", i, &task.optimize)?);
             test.push(load("test", i, &task.test)?);
         }
+        let held_out = config
+            .held_out
+            .iter()
+            .enumerate()
+            .map(|(i, h)| {
+                task_from_spec(&h.test, &ctx).map_err(|e| EvolveError::Config {
+                    path: config.out.join(crate::run_config::RUN_CONFIG_FILE),
+                    field: format!("held_out[{i}].test"),
+                    problem: e.to_string(),
+                })
+            })
+            .collect::<Result<_>>()?;
         Ok(Self {
             model,
             optimize,
             test,
+            held_out,
             cache: ResultCache::new(config.eval_cache()),
             options: EvalOptions {
                 limit: config.evaluation.limit,
@@ -78,6 +95,40 @@ impl Scorer {
             .collect())
     }
 
+    /// The reported row of model `identity`: its test-split scores and its held-out skills'
+    /// scores (`weights` is called at most once).
+    pub fn report_row(
+        &mut self,
+        name: &str,
+        identity: &str,
+        optimize: Option<Vec<f64>>,
+        weights: impl FnOnce() -> Result<Box<dyn TensorSource>>,
+    ) -> Result<ResultRow> {
+        let mut weights = Some(weights);
+        let mut take = || {
+            weights.take().map_or_else(
+                || {
+                    Err(EvolveError::Invalid(
+                        "the model's weights were asked for twice".into(),
+                    ))
+                },
+                |w| w(),
+            )
+        };
+        let test = self.score(identity, Split::Test, &mut take)?;
+        let held_out = if self.held_out.is_empty() {
+            Vec::new()
+        } else {
+            self.score(identity, Split::HeldOut, &mut take)?
+        };
+        Ok(ResultRow {
+            name: name.to_string(),
+            test,
+            optimize,
+            held_out,
+        })
+    }
+
     /// Like [`Scorer::score`], with every task's full result (samples, verdicts).
     pub fn results(
         &mut self,
@@ -88,6 +139,7 @@ impl Scorer {
         let tasks = match split {
             Split::Optimize => &self.optimize,
             Split::Test => &self.test,
+            Split::HeldOut => &self.held_out,
         };
         let cached: Vec<Option<TaskResult>> = tasks
             .iter()

@@ -90,18 +90,41 @@ impl<G> Archive<G> {
     /// # Panics
     /// If `task >= axes.len()`.
     pub fn new(task: usize, axes: &[BcAxis]) -> Self {
+        Self::with_mapping(CellMapping::new(task, axes))
+    }
+
+    /// The fixed-quality ablation's archive: quality = the mean of all K scores, BCs = all
+    /// K scores.
+    pub fn mean(axes: &[BcAxis]) -> Self {
+        Self::with_mapping(CellMapping::mean(axes))
+    }
+
+    fn with_mapping(mapping: CellMapping) -> Self {
         Archive {
-            mapping: CellMapping::new(task, axes),
+            tasks: mapping.task_count(),
+            mapping,
             cells: Vec::new(),
             elites: Vec::new(),
             scores: Vec::new(),
-            tasks: axes.len(),
         }
     }
 
-    /// The quality task.
-    pub fn task(&self) -> usize {
+    /// The quality task; `None` for the mean-quality archive.
+    pub fn task(&self) -> Option<usize> {
         self.mapping.task()
+    }
+
+    /// The archive's name in tables and plots: its quality task's name, or `mean`.
+    pub fn label(&self, tasks: &[String]) -> String {
+        match self.task() {
+            Some(t) => tasks[t].clone(),
+            None => "mean".to_string(),
+        }
+    }
+
+    /// The number of tasks K.
+    pub fn task_count(&self) -> usize {
+        self.tasks
     }
 
     /// The cell mapping (BC tasks and axes).
@@ -116,7 +139,7 @@ impl<G> Archive<G> {
 
     /// This archive's quality of a score vector.
     pub fn quality(&self, scores: &[f64]) -> f64 {
-        scores[self.mapping.task()]
+        self.mapping.quality(scores)
     }
 
     /// Offers an individual: it takes its cell if the cell is empty or its quality is
@@ -130,7 +153,7 @@ impl<G> Archive<G> {
                 Insertion::NewCell
             }
             Ok(at) => {
-                let previous = self.elites[at].scores()[self.mapping.task()];
+                let previous = self.mapping.quality(self.elites[at].scores());
                 if quality > previous {
                     self.elites[at] = Elite::new(Arc::clone(individual), 0);
                     let k = self.tasks;
@@ -167,10 +190,9 @@ impl<G> Archive<G> {
 
     /// The elites' qualities in cell-key order.
     pub fn qualities(&self) -> impl ExactSizeIterator<Item = f64> + '_ {
-        let task = self.mapping.task();
         self.scores
             .chunks_exact(self.tasks)
-            .map(move |row| row[task])
+            .map(|row| self.mapping.quality(row))
     }
 
     /// The number of elites.

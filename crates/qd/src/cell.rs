@@ -25,12 +25,16 @@ impl CellIndex {
     }
 }
 
-/// Maps a full score vector to the cell of the archive of one quality task.
+/// Maps a full score vector to the cell of an archive and its quality: the archive of one
+/// quality task (BCs: the other tasks), or the fixed-quality ablation's single archive
+/// (quality: the mean of all K scores, BCs: all K tasks).
 #[derive(Debug, Clone, PartialEq)]
 pub struct CellMapping {
-    task: usize,
+    /// The quality task; `None` for the mean of all tasks.
+    task: Option<usize>,
     bc_tasks: Vec<usize>,
     axes: Vec<BcAxis>,
+    tasks: usize,
 }
 
 impl CellMapping {
@@ -42,17 +46,42 @@ impl CellMapping {
     pub fn new(task: usize, axes: &[BcAxis]) -> Self {
         assert!(task < axes.len(), "task {task} of {} tasks", axes.len());
         let bc_tasks: Vec<usize> = (0..axes.len()).filter(|&j| j != task).collect();
-        let axes = bc_tasks.iter().map(|&j| axes[j].clone()).collect();
+        let axes_of_tasks = bc_tasks.iter().map(|&j| axes[j].clone()).collect();
         CellMapping {
-            task,
+            task: Some(task),
             bc_tasks,
-            axes,
+            axes: axes_of_tasks,
+            tasks: axes.len(),
         }
     }
 
-    /// The quality task.
-    pub fn task(&self) -> usize {
+    /// The mapping of the fixed-quality archive: quality = the mean of all scores, one BC
+    /// dimension per task.
+    pub fn mean(axes: &[BcAxis]) -> Self {
+        CellMapping {
+            task: None,
+            bc_tasks: (0..axes.len()).collect(),
+            axes: axes.to_vec(),
+            tasks: axes.len(),
+        }
+    }
+
+    /// The quality task; `None` when the quality is the mean of all tasks.
+    pub fn task(&self) -> Option<usize> {
         self.task
+    }
+
+    /// The number of tasks K (the length of a score vector).
+    pub fn task_count(&self) -> usize {
+        self.tasks
+    }
+
+    /// The quality of a score vector: the quality task's score, or the mean of all.
+    pub fn quality(&self, scores: &[f64]) -> f64 {
+        match self.task {
+            Some(t) => scores[t],
+            None => scores.iter().sum::<f64>() / scores.len() as f64,
+        }
     }
 
     /// The BC tasks, in key order.

@@ -26,6 +26,29 @@ pub struct CycleConfig {
     pub in_flight: u64,
     /// The run seed; every generation's randomness derives from it.
     pub seed: u64,
+    /// The paper's cycling archives (one per quality task), or the fixed-quality ablation.
+    #[serde(default, skip_serializing_if = "QualityMode::is_cyclic")]
+    pub quality: QualityMode,
+}
+
+/// How archives judge quality.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum QualityMode {
+    /// K archives; archive k's quality is task k's score, its BCs the other tasks' scores;
+    /// generation g breeds from archive `quality_task(g)` (the paper's method).
+    #[default]
+    Cyclic,
+    /// The fixed-quality ablation: one archive whose quality is the mean of the K scores
+    /// and whose BCs are all K scores; every generation breeds from it.
+    FixedMean,
+}
+
+impl QualityMode {
+    /// Whether this is the paper's cyclic mode.
+    pub fn is_cyclic(&self) -> bool {
+        *self == QualityMode::Cyclic
+    }
 }
 
 impl CycleConfig {
@@ -40,6 +63,7 @@ impl CycleConfig {
             sampler: ParentSampler::PAPER,
             in_flight: 1,
             seed: 0,
+            quality: QualityMode::Cyclic,
         }
     }
 
@@ -83,7 +107,24 @@ impl CycleConfig {
         self.tasks.len()
     }
 
-    /// The quality task of generation `g`: `floor(g / flip_interval) mod K`.
+    /// The number of archives: K, or 1 for the fixed-quality ablation.
+    pub fn archive_count(&self) -> usize {
+        match self.quality {
+            QualityMode::Cyclic => self.tasks.len(),
+            QualityMode::FixedMean => 1,
+        }
+    }
+
+    /// The archive generation `g` breeds from.
+    pub fn breeding_archive(&self, generation: u64) -> usize {
+        match self.quality {
+            QualityMode::Cyclic => self.quality_task(generation),
+            QualityMode::FixedMean => 0,
+        }
+    }
+
+    /// The quality task of generation `g`: `floor(g / flip_interval) mod K` (in the
+    /// fixed-quality ablation it still cycles, choosing the `svd_expert` mutation's expert).
     pub fn quality_task(&self, generation: u64) -> usize {
         ((generation / self.flip_interval) % self.tasks.len() as u64) as usize
     }
@@ -98,6 +139,7 @@ impl CycleConfig {
             ("sampler", self.sampler == other.sampler),
             ("in_flight", self.in_flight == other.in_flight),
             ("seed", self.seed == other.seed),
+            ("quality", self.quality == other.quality),
         ]
         .into_iter()
         .find(|(_, same)| !same)
@@ -163,5 +205,16 @@ mod tests {
         let mut d = c.clone();
         d.seed = 9;
         assert_eq!(c.first_difference(&d), Some("seed"));
+        assert!(
+            !json.contains("quality"),
+            "the default mode is not written: {json}"
+        );
+        let mut fixed = c.clone();
+        fixed.quality = QualityMode::FixedMean;
+        let json = serde_json::to_string(&fixed).unwrap();
+        assert!(json.contains(r#""quality":"fixed_mean""#), "{json}");
+        assert_eq!(serde_json::from_str::<CycleConfig>(&json).unwrap(), fixed);
+        assert_eq!(c.first_difference(&fixed), Some("quality"));
+        assert_eq!((fixed.archive_count(), fixed.breeding_archive(5)), (1, 0));
     }
 }

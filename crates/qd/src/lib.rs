@@ -27,7 +27,7 @@ pub mod stream;
 pub use archive::{Archive, Elite, Insertion};
 pub use axis::{BcAxis, PAPER_BINS};
 pub use cell::{CellIndex, CellMapping};
-pub use config::CycleConfig;
+pub use config::{CycleConfig, QualityMode};
 pub use error::QdError;
 pub use individual::{Individual, IndividualId, Seed};
 pub use jsonl::Durability;

@@ -387,7 +387,7 @@ impl<G: Serialize + DeserializeOwned + Clone> Run<G> {
     pub fn write_stats_csv(&self) -> Result<PathBuf, QdError> {
         let path = self.dir.join(STATS_CSV_FILE);
         let mut csv = Vec::new();
-        write_csv(self.cycle.stats(), &self.cycle.config().tasks, &mut csv)
+        write_csv(self.cycle.stats(), &self.cycle.archive_labels(), &mut csv)
             .map_err(|e| QdError::io(&path, e))?;
         write_atomic(&path, &csv, self.options.durability)?;
         Ok(path)

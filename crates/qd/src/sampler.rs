@@ -51,10 +51,7 @@ impl ParentSampler {
 
     /// The sampling weight of every elite, in the archive's cell order.
     pub fn weights<G>(&self, archive: &Archive<G>) -> Vec<f64> {
-        self.weights_of(
-            archive.score_matrix(),
-            archive.mapping().bc_tasks().len() + 1,
-        )
+        self.weights_of(archive.score_matrix(), archive.task_count())
     }
 
     /// The sampling weights of elites whose score vectors are the rows of `scores`, a

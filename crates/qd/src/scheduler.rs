@@ -14,7 +14,7 @@ use std::sync::Arc;
 use rand::RngCore;
 
 use crate::archive::{Archive, Elite, Insertion};
-use crate::config::CycleConfig;
+use crate::config::{CycleConfig, QualityMode};
 use crate::error::QdError;
 use crate::individual::{Individual, IndividualId, Seed};
 use crate::stats::{ArchiveStats, GenerationStats};
@@ -112,9 +112,12 @@ impl<G> Cycle<G> {
     /// A cycle with empty archives; seed it before asking.
     pub fn new(config: CycleConfig) -> Result<Self, QdError> {
         config.validate()?;
-        let archives = (0..config.task_count())
-            .map(|k| Archive::new(k, &config.axes))
-            .collect();
+        let archives = match config.quality {
+            QualityMode::Cyclic => (0..config.task_count())
+                .map(|k| Archive::new(k, &config.axes))
+                .collect(),
+            QualityMode::FixedMean => vec![Archive::mean(&config.axes)],
+        };
         Ok(Cycle {
             config,
             archives,
@@ -174,9 +177,32 @@ impl<G> Cycle<G> {
             .map(|p| &p.job)
     }
 
-    /// The highest-quality elite of each archive.
+    /// Per task k, the best elite on task k: archive k's highest-quality elite, or in the
+    /// fixed-quality ablation the single archive's elite with the best score on task k
+    /// (the first in cell order among equals).
     pub fn best_per_task(&self) -> Vec<Option<&Elite<G>>> {
-        self.archives.iter().map(Archive::best).collect()
+        match self.config.quality {
+            QualityMode::Cyclic => self.archives.iter().map(Archive::best).collect(),
+            QualityMode::FixedMean => (0..self.config.task_count())
+                .map(|k| {
+                    self.archives[0].elites().map(|(_, e)| e).fold(
+                        None,
+                        |best: Option<&Elite<G>>, e| match best {
+                            Some(b) if b.scores()[k] >= e.scores()[k] => Some(b),
+                            _ => Some(e),
+                        },
+                    )
+                })
+                .collect(),
+        }
+    }
+
+    /// The archives' names: their quality tasks' names, or `mean`.
+    pub fn archive_labels(&self) -> Vec<String> {
+        self.archives
+            .iter()
+            .map(|a| a.label(&self.config.tasks))
+            .collect()
     }
 
     /// The elite with the best mean score over all tasks, across all archives (the first
@@ -409,12 +435,14 @@ impl<G> Cycle<G> {
 
     fn create_job(&mut self, generation: u64) -> Result<Job<G>, QdError> {
         let k = self.config.quality_task(generation);
+        let a = self.config.breeding_archive(generation);
         let mut rng = generation_rng(self.config.seed, generation);
         let seed = rng.next_u64();
-        let parents =
-            self.config
-                .sampler
-                .sample(&mut self.archives[k], &self.config.tasks[k], &mut rng)?;
+        let label = self.archives[a].label(&self.config.tasks);
+        let parents = self
+            .config
+            .sampler
+            .sample(&mut self.archives[a], &label, &mut rng)?;
         Ok(Job {
             generation,
             quality_task: k,
@@ -492,6 +520,41 @@ mod tests {
         );
         assert!(matches!(c.ask().unwrap(), Ask::Wait));
         assert_eq!(c.in_flight().count(), 3);
+    }
+
+    #[test]
+    fn fixed_quality_keeps_one_archive_of_mean_quality_over_all_k_bcs() {
+        let mut config = config(30, 2);
+        config.quality = QualityMode::FixedMean;
+        let mut c = Cycle::new(config).unwrap();
+        c.seed(experts()).unwrap();
+        assert_eq!(c.archives().len(), 1);
+        assert_eq!(c.archive_labels(), ["mean"]);
+        while !c.is_complete() {
+            let job = take_job(&mut c);
+            c.tell(
+                job.generation,
+                job.generation as u32,
+                test_scores(job.generation),
+            )
+            .unwrap();
+        }
+        let archive = &c.archives()[0];
+        for (cell, elite) in archive.elites() {
+            assert_eq!(cell.bins().len(), 3);
+            let mean = elite.scores().iter().sum::<f64>() / 3.0;
+            assert_eq!(archive.quality(elite.scores()), mean);
+        }
+        for (k, best) in c.best_per_task().into_iter().enumerate() {
+            let top = archive
+                .elites()
+                .map(|(_, e)| e.scores()[k])
+                .fold(f64::NEG_INFINITY, f64::max);
+            assert_eq!(best.unwrap().scores()[k], top);
+        }
+        let mean_of = |e: &Elite<u32>| e.scores().iter().sum::<f64>();
+        let best = archive.best().unwrap();
+        assert!(archive.elites().all(|(_, e)| mean_of(e) <= mean_of(best)));
     }
 
     #[test]
@@ -613,7 +676,7 @@ mod tests {
                             e.id().0,
                             cell.bins().to_vec(),
                             e.times_sampled(),
-                            a.task() as u64,
+                            a.task().unwrap() as u64,
                         )
                     })
                     .collect::<Vec<_>>()

@@ -140,10 +140,11 @@ impl<R> CycleState<R> {
         }
         let mut cycle = Cycle::new(config).map_err(|e| e.to_string())?;
         let k = cycle.config.task_count();
+        let archives = cycle.config.archive_count();
         let g_max = cycle.config.generations;
-        if self.archives.len() != k {
+        if self.archives.len() != archives {
             return Err(format!(
-                "{} archives, the config has {k} tasks",
+                "{} archives, the config makes {archives}",
                 self.archives.len()
             ));
         }
@@ -158,10 +159,10 @@ impl<R> CycleState<R> {
             || stats
                 .iter()
                 .enumerate()
-                .any(|(g, row)| row.generation != g as u64 || row.archives.len() != k)
+                .any(|(g, row)| row.generation != g as u64 || row.archives.len() != archives)
         {
             return Err(format!(
-                "needs the statistics of generations 0..={} for {k} archives, got {} rows",
+                "needs the statistics of generations 0..={} for {archives} archives, got {} rows",
                 self.inserted,
                 stats.len()
             ));

@@ -9,7 +9,7 @@ use std::path::Path;
 
 use common::{copy_run_dir, drive, fingerprint, test_config, test_experts, TestGenome};
 use cycleqd_qd::run::{JOURNAL_FILE, SNAPSHOT_DIR, STATS_LOG_FILE};
-use cycleqd_qd::{Durability, ParentSampler, Run, RunOptions};
+use cycleqd_qd::{Durability, ParentSampler, QualityMode, Run, RunOptions};
 use proptest::prelude::*;
 
 fn options(snapshot_every: u64) -> RunOptions {
@@ -30,6 +30,7 @@ struct Case {
     generations: u64,
     snapshot_every: u64,
     sampler: ParentSampler,
+    quality: QualityMode,
     seed: u64,
     crash_after: u64,
     torn_fraction: f64,
@@ -44,13 +45,14 @@ struct Case {
 fn check(case: Case) -> Result<(), TestCaseError> {
     let tmp = tempfile::tempdir().unwrap();
     let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
-    let config = test_config(
+    let mut config = test_config(
         case.k,
         case.generations,
         case.in_flight,
         case.seed,
         case.sampler,
     );
+    config.quality = case.quality;
     let opts = options(case.snapshot_every);
 
     // The uninterrupted run, copied aside right after tell number `crash_after`.
@@ -125,6 +127,7 @@ proptest! {
         generations in 1u64..30,
         snapshot_every in 1u64..8,
         elite in any::<bool>(),
+        fixed_quality in proptest::bool::weighted(0.25),
         seed in any::<u64>(),
         crash_pick in any::<u64>(),
         torn_fraction in 0.0f64..1.0,
@@ -139,6 +142,7 @@ proptest! {
             generations,
             snapshot_every,
             sampler: if elite { ParentSampler::PAPER } else { ParentSampler::Uniform },
+            quality: if fixed_quality { QualityMode::FixedMean } else { QualityMode::Cyclic },
             seed,
             crash_after: crash_pick % (generations + 1),
             torn_fraction,

@@ -64,27 +64,37 @@ impl Recipe {
                 "expert index {k} is out of range: the basis has {count} experts"
             )));
         }
+        Ok(Self::weighted(basis, |e, _| if e == k { 1.0 } else { 0.0 }))
+    }
+
+    /// Task arithmetic: `tau = sum_k w(k, t) tau(E_k)` per layout entry t, every
+    /// coefficient of expert k on tensor t equal to `weight(k, t)` (the merge-weight
+    /// searches' children; all weights 0 is the base itself).
+    pub fn weighted(basis: &BasisSet, weight: impl Fn(usize, usize) -> f32) -> Self {
         let layout = basis.layout();
-        let experts = (0..count)
-            .map(|e| {
-                let c = if e == k { 1.0 } else { 0.0 };
+        let experts = (0..basis.experts().len())
+            .map(|k| {
                 layout
                     .entries
                     .iter()
-                    .map(|entry| Coefficients {
-                        scalar: c,
-                        directions: match entry.role {
-                            TensorRole::Matrix { .. } => Directions::Uniform(c),
-                            TensorRole::Scalar => Directions::None,
-                        },
+                    .enumerate()
+                    .map(|(t, entry)| {
+                        let c = weight(k, t);
+                        Coefficients {
+                            scalar: c,
+                            directions: match entry.role {
+                                TensorRole::Matrix { .. } => Directions::Uniform(c),
+                                TensorRole::Scalar => Directions::None,
+                            },
+                        }
                     })
                     .collect()
             })
             .collect();
-        Ok(Self {
+        Self {
             basis: basis.fingerprint(),
             experts,
-        })
+        }
     }
 
     /// The CycleQD crossover in recipe space: every coefficient becomes

@@ -3,7 +3,8 @@
 //! - [`coding`]: Python functions graded by unit tests (HumanEval, MBPP format, generated).
 //! - [`os`]: questions about files answered with shell commands, single-turn or as an agent.
 //! - [`db`]: SQL on SQLite or PostgreSQL, graded by result sets.
-//! - [`generators`]: seeded generators of all three with disjoint splits, for tiny models.
+//! - [`answer`]: short questions with one exact answer, graded by exact match.
+//! - [`generators`]: seeded generators of all four with disjoint splits, for tiny models.
 //! - [`external`]: any evaluator command that prints JSON scores (lm-evaluation-harness).
 //! - [`sandbox`]: namespaces, a private uid and resource limits for model-written programs.
 //!
@@ -11,6 +12,7 @@
 //! per-sample records; [`ResultCache`] keeps results by model identity. The oracles in
 //! [`oracle`] prove the graders end to end.
 
+pub mod answer;
 pub mod cache;
 pub mod coding;
 pub mod db;

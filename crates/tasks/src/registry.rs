@@ -6,7 +6,7 @@
 //! | `mbpp` | `path` (required) |
 //! | `os` | `path` (required), `mode` = `single` or `agent`, `rounds` (default 5) |
 //! | `db` | `path` (required), `backend` = `sqlite` or `postgres`, `url` (default `$CYCLEQD_POSTGRES_URL`) |
-//! | `gen-coding`, `gen-os`, `gen-db` | `split` (default `test`), `difficulty` (default `mixed`), `count` (default 100), `seed` (default 0), and `gen-os`'s `mode`/`rounds`, `gen-db`'s `backend`/`url` |
+//! | `gen-coding`, `gen-os`, `gen-db`, `gen-compare` | `split` (default `test`), `difficulty` (default `mixed`), `count` (default 100), `seed` (default 0), and `gen-os`'s `mode`/`rounds`, `gen-db`'s `backend`/`url` |
 //! | `external` | `spec`: a JSON file holding a [`CommandTask`] |
 
 use std::collections::BTreeMap;
@@ -197,6 +197,10 @@ pub fn task_from_spec(spec: &str, ctx: &TaskContext) -> Result<Box<dyn Task>, Ta
             s.only(&[&gen_keys[..], &["backend", "url"]].concat())?;
             Box::new(generators::db_task(&s.gen_config()?, &s.backend(ctx)?)?.with_name(s.text))
         }
+        "gen-compare" => {
+            s.only(&gen_keys)?;
+            Box::new(generators::compare_task(&s.gen_config()?)?.with_name(s.text))
+        }
         "external" => {
             s.only(&["spec"])?;
             let path = PathBuf::from(
@@ -220,7 +224,7 @@ pub fn task_from_spec(spec: &str, ctx: &TaskContext) -> Result<Box<dyn Task>, Ta
         other => {
             return Err(s.err(format!(
                 "unknown task {other:?}; known: humaneval, mbpp, os, db, gen-coding, gen-os, \
-                 gen-db, external"
+                 gen-db, gen-compare, external"
             )))
         }
     };
@@ -257,6 +261,27 @@ mod tests {
                 .len(),
             3
         );
+    }
+
+    #[test]
+    fn compare_specs_round_trip_to_the_generated_task() {
+        let ctx = TaskContext::default();
+        let spec = "gen-compare:split=test,difficulty=mixed,count=12,seed=3";
+        let task = task_from_spec(spec, &ctx).unwrap();
+        assert_eq!(task.name(), spec);
+        assert_eq!(task.len(), 12);
+        let config = GenConfig {
+            seed: 3,
+            split: Split::Test,
+            difficulty: Difficulty::Mixed,
+            count: 12,
+        };
+        let direct = generators::compare_task(&config).unwrap();
+        assert_eq!(task.fingerprint(), direct.fingerprint());
+        let other = task_from_spec("gen-compare:count=12,seed=4", &ctx).unwrap();
+        assert_ne!(task.fingerprint(), other.fingerprint());
+        let err = error_of("gen-compare:backend=sqlite", &ctx);
+        assert!(err.contains("unknown option \"backend\""), "{err}");
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::path::Path;
 use plotters::prelude::*;
 
 use super::font::{ensure_registered, FAMILY};
-use super::plot_error;
+use super::{padded_range, plot_error};
 use crate::error::QdError;
 use crate::stats::{ArchiveStats, GenerationStats};
 
@@ -51,7 +51,7 @@ const LINE_COLOURS: [RGBColor; 10] = [
 ];
 
 /// Draws one line per archive of `metric` against the generation into the PNG `path`;
-/// `tasks` names the archives.
+/// `tasks` names the archives (their quality tasks, or `mean`).
 pub fn curves(
     stats: &[GenerationStats],
     tasks: &[String],
@@ -75,15 +75,7 @@ pub fn curves(
     let values = stats
         .iter()
         .flat_map(|r| r.archives.iter().filter_map(|a| metric.value(a)));
-    let (lo, hi) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
-        (lo.min(v), hi.max(v))
-    });
-    let (lo, hi) = if lo.is_finite() {
-        let pad = ((hi - lo) * 0.05).max(0.01);
-        (lo - pad, hi + pad)
-    } else {
-        (0.0, 1.0)
-    };
+    let (lo, hi) = padded_range(values);
     let root = BitMapBackend::new(path, SIZE).into_drawing_area();
     root.fill(&WHITE).map_err(&fail)?;
     let mut chart = ChartBuilder::on(&root)

@@ -31,25 +31,31 @@ enum View {
     Pair(usize, usize),
 }
 
-/// Draws the heatmaps of `archives` (one per task, in task order) into the PNG `path`;
-/// `tasks` names them.
+/// Draws the heatmaps of `archives` (one per task in task order, or the fixed-quality
+/// ablation's single archive) into the PNG `path`; `tasks` names the tasks.
 pub fn archive_maps<G>(
     archives: &[Archive<G>],
     tasks: &[String],
     path: &Path,
 ) -> Result<(), QdError> {
-    if archives.len() != tasks.len() || archives.len() < 2 {
+    let dims = archives.first().map_or(0, |a| a.mapping().bc_tasks().len());
+    if tasks.len() < 2
+        || archives.is_empty()
+        || archives
+            .iter()
+            .any(|a| a.task_count() != tasks.len() || a.mapping().bc_tasks().len() != dims)
+    {
         return Err(QdError::Plot {
             path: path.to_path_buf(),
             reason: format!(
-                "expected one task name per archive and at least 2 archives, got {} archives and {} names",
+                "expected archives over {} tasks with the same number of BCs, got {} archives over {:?} tasks",
+                tasks.len(),
                 archives.len(),
-                tasks.len()
+                archives.iter().map(Archive::task_count).collect::<Vec<_>>()
             ),
         });
     }
     ensure_registered();
-    let dims = tasks.len() - 1;
     let views: Vec<View> = if dims == 1 {
         vec![View::Strip]
     } else {
@@ -92,19 +98,21 @@ fn draw_block<G, DB: DrawingBackend>(
     tasks: &[String],
     views: &[View],
 ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
-    let task = archive.task();
     let scale = QualityScale::spanning(archive.qualities());
     let width = area.dim_in_pixel().0;
     let (maps, bar) = area.split_horizontally(width.saturating_sub(BAR_WIDTH));
     for (panel, view) in maps.split_evenly((1, views.len())).iter().zip(views) {
         draw_panel(panel, archive, tasks, *view, &scale, views.len() > 1)?;
     }
-    scale.draw_bar(&bar, &format!("{} score (quality)", tasks[task]))
+    let quality = match archive.task() {
+        Some(t) => format!("{} score (quality)", tasks[t]),
+        None => "mean score (quality)".to_string(),
+    };
+    scale.draw_bar(&bar, &quality)
 }
 
 /// Best quality per displayed (x bin, y bin); y is 0 for a strip.
 fn project<G>(archive: &Archive<G>, view: View) -> HashMap<(u32, u32), f64> {
-    let task = archive.task();
     let mut cells: HashMap<(u32, u32), f64> = HashMap::new();
     for (cell, elite) in archive.elites() {
         let bins = cell.bins();
@@ -112,7 +120,7 @@ fn project<G>(archive: &Archive<G>, view: View) -> HashMap<(u32, u32), f64> {
             View::Strip => (bins[0], 0),
             View::Pair(a, b) => (bins[a], bins[b]),
         };
-        let q = elite.scores()[task];
+        let q = archive.quality(elite.scores());
         cells
             .entry(key)
             .and_modify(|best| *best = best.max(q))
@@ -142,13 +150,13 @@ fn draw_panel<G, DB: DrawingBackend>(
     let caption = match y_dim {
         Some(b) if in_grid => format!(
             "{} archive: {} x {}",
-            tasks[archive.task()],
+            archive.label(tasks),
             name(x_dim),
             name(b)
         ),
         _ => format!(
             "{} archive ({} elites)",
-            tasks[archive.task()],
+            archive.label(tasks),
             archive.len()
         ),
     };

@@ -1,13 +1,15 @@
-//! Procedural problem generators for the three skills, for the demo's tiny models: seeded,
-//! with difficulty settings and disjoint train / validation / test splits.
+//! Procedural problem generators for the demo's tiny models (the three skills, and short
+//! comparison questions with one exact answer): seeded, with difficulty settings and
+//! disjoint train / validation / test splits.
 //!
 //! Every problem's answer depends on values stated in its question (numbers, names, paths,
-//! columns), so a model has to carry them into code, a shell command or SQL; the hidden
+//! columns), so a model has to carry them into code, a shell command, SQL or its answer; the hidden
 //! tests, file trees and table rows vary independently of the question. A problem's split
 //! is decided by a hash of its question alone, so no question (and no reference answer)
 //! can appear in two splits, whatever the seeds.
 
 pub mod coding;
+pub mod compare;
 pub mod db;
 pub mod os;
 mod words;
@@ -19,6 +21,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::answer::AnswerTask;
 use crate::coding::CodingTask;
 use crate::db::{DbBackend, DbTask};
 use crate::error::TaskError;
@@ -174,6 +177,12 @@ pub fn db_task(config: &GenConfig, backend: &DbBackend) -> Result<DbTask, TaskEr
             .with_system_prompt(None)
             .with_gen_params(short_replies(64)),
     )
+}
+
+/// A task of generated comparison questions ("Which number is largest: 41, 87, 12?"),
+/// prompted with the question alone and graded by exact match.
+pub fn compare_task(config: &GenConfig) -> Result<AnswerTask, TaskError> {
+    AnswerTask::new(task_name("compare", config), compare::generate(config)?)
 }
 
 /// Draws `config.count` problems with distinct questions of `config.split`. `make` draws
