@@ -22,8 +22,7 @@ use crate::error::{EvolveError, Result};
 use crate::final_models::finish;
 use crate::memory_model::MemoryModel;
 use crate::model_input::ModelInput;
-use crate::run_config::SearchMethod;
-use crate::run_config::{RunConfig, RUN_CONFIG_FILE};
+use crate::run_config::{RunConfig, SearchMethod, RUN_CONFIG_FILE};
 use crate::scorer::{Scorer, Split};
 use crate::weight_search::SearchReport;
 
@@ -158,6 +157,27 @@ impl RunContext {
     /// A cache identity: the model's content identity and the compute dtype.
     pub fn identity(&self, content: &str) -> String {
         format!("{content}:{}", self.dtype_tag)
+    }
+
+    /// The cache identity of a genome that is a recipe (experts, merge-weight children).
+    pub fn recipe_identity(&self, genome: &Genome) -> Result<String> {
+        let content = genome_identity(genome, |_| None).ok_or_else(|| {
+            EvolveError::Invalid("a lineage genome has no identity without its parents".into())
+        })?;
+        Ok(self.identity(&content))
+    }
+
+    /// The scores of a recipe genome on `split`, materialized only when not cached.
+    pub fn score_recipe(
+        &self,
+        scorer: &mut Scorer,
+        genome: &Genome,
+        split: Split,
+        what: &str,
+    ) -> Result<Vec<f64>> {
+        scorer.score(&self.recipe_identity(genome)?, split, || {
+            self.materialize(&Blend::single(genome.clone(), Ancestors::new()), what)
+        })
     }
 
     /// The identity of the base folder's weights.
@@ -335,11 +355,8 @@ fn drive(config: RunConfig, on_event: &mut EventSink<'_>) -> Result<()> {
     let mut seeds = Vec::with_capacity(k);
     for (e, task) in config.tasks.iter().enumerate() {
         let genome = ctx.expert_genome(e)?;
-        let identity = ctx.identity(&genome_identity(&genome, |_| None).expect("a recipe"));
         let what = format!("expert {}", task.name);
-        let scores = scorer.score(&identity, Split::Optimize, || {
-            ctx.materialize(&Blend::single(genome.clone(), Ancestors::new()), &what)
-        })?;
+        let scores = ctx.score_recipe(&mut scorer, &genome, Split::Optimize, &what)?;
         on_event(EvolveEvent::Scored {
             what: &what,
             split: "optimize",

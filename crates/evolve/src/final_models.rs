@@ -13,7 +13,6 @@ use crate::blend::{aggregate_weights, Blend};
 use crate::breed::blend_identity;
 use crate::error::{EvolveError, Result};
 use crate::evolve_run::{write_atomic, EventSink, EvolveEvent, Individuals, RunContext};
-use crate::model_input::ModelInput;
 use crate::report::{ResultRow, RunResults, REPORT_FILE, RESULTS_FILE};
 use crate::scorer::Scorer;
 use cycleqd_weights::TensorSource;
@@ -252,14 +251,8 @@ fn score_folder(
     name: &str,
     on_event: &mut EventSink<'_>,
 ) -> Result<ResultRow> {
-    scored_row(
-        scorer,
-        name,
-        identity,
-        None,
-        || Ok(Box::new(ModelInput::open(path)?) as Box<dyn TensorSource>),
-        on_event,
-    )
+    let row = crate::baselines::folder_row(scorer, name, identity, path)?;
+    Ok(announced(row, on_event))
 }
 
 /// A reported model's row (test split and held-out skills), announced as it is scored.
@@ -272,19 +265,23 @@ pub(crate) fn scored_row(
     on_event: &mut EventSink<'_>,
 ) -> Result<ResultRow> {
     let row = scorer.report_row(name, identity, optimize, weights)?;
+    Ok(announced(row, on_event))
+}
+
+fn announced(row: ResultRow, on_event: &mut EventSink<'_>) -> ResultRow {
     on_event(EvolveEvent::Scored {
-        what: name,
+        what: &row.name,
         split: "test",
         scores: &row.test,
     });
     if !row.held_out.is_empty() {
         on_event(EvolveEvent::Scored {
-            what: name,
+            what: &row.name,
             split: "held-out skills",
             scores: &row.held_out,
         });
     }
-    Ok(row)
+    row
 }
 
 pub(crate) fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {

@@ -40,30 +40,24 @@ impl Scorer {
     /// as unknown until the first [`Scorer::score`].
     pub fn new(config: &RunConfig, model: EngineModel) -> Result<Self> {
         let ctx = TaskContext::from_env();
-        let load = |field: &str, i: usize, spec: &str| {
+        let load = |field: String, spec: &str| {
             task_from_spec(spec, &ctx).map_err(|e| EvolveError::Config {
                 path: config.out.join(crate::run_config::RUN_CONFIG_FILE),
-                field: format!("task[{i}].{field}"),
+                field,
                 problem: e.to_string(),
             })
         };
         let mut optimize = Vec::new();
         let mut test = Vec::new();
         for (i, task) in config.tasks.iter().enumerate() {
-            optimize.push(load("optimize", i, &task.optimize)?);
-            test.push(load("test", i, &task.test)?);
+            optimize.push(load(format!("task[{i}].optimize"), &task.optimize)?);
+            test.push(load(format!("task[{i}].test"), &task.test)?);
         }
         let held_out = config
             .held_out
             .iter()
             .enumerate()
-            .map(|(i, h)| {
-                task_from_spec(&h.test, &ctx).map_err(|e| EvolveError::Config {
-                    path: config.out.join(crate::run_config::RUN_CONFIG_FILE),
-                    field: format!("held_out[{i}].test"),
-                    problem: e.to_string(),
-                })
-            })
+            .map(|(i, h)| load(format!("held_out[{i}].test"), &h.test))
             .collect::<Result<_>>()?;
         Ok(Self {
             model,

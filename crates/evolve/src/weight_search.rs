@@ -12,11 +12,10 @@ use std::time::Instant;
 use cycleqd_optim::{hypervolume, CmaEs, CmaEsConfig, Nsga2, Nsga2Config};
 use cycleqd_qd::jsonl::{read_jsonl, truncate, JsonlWriter};
 use cycleqd_qd::plot::{front_projections, search_curves, CurvePoint};
-use cycleqd_recipe::{Ancestors, Genome};
+use cycleqd_recipe::Ancestors;
 use serde::{Deserialize, Serialize};
 
 use crate::blend::Blend;
-use crate::breed::genome_identity;
 use crate::error::{EvolveError, Result};
 use crate::evolve_run::{write_atomic, EventSink, EvolveEvent, RunContext};
 use crate::final_models::{reference_rows, scored_row, write_json, Pick, PICKS_FILE, PLOTS_DIR};
@@ -234,6 +233,7 @@ pub(crate) fn drive(
     let mut generation = 0u64;
     while (evaluations.len() as u64) < budget {
         let candidates = optimiser.ask();
+        let asked = candidates.len();
         let first = evaluations.len();
         for candidate in candidates {
             let index = evaluations.len() as u64;
@@ -256,7 +256,7 @@ pub(crate) fn drive(
                 None => {
                     let genome = layout.genome(ctx.basis(), &weights)?;
                     let what = format!("{method} evaluation {}", index + 1);
-                    let scores = score_optimize(ctx, scorer, &genome, &what)?;
+                    let scores = ctx.score_recipe(scorer, &genome, Split::Optimize, &what)?;
                     let e = Evaluation {
                         index,
                         generation,
@@ -287,7 +287,7 @@ pub(crate) fn drive(
             }
         }
         let told = &evaluations[first..];
-        let complete = told.len() == optimiser.ask().len();
+        let complete = told.len() == asked;
         // NSGA-II's survival takes a short last generation; CMA-ES's update does not.
         if complete || matches!(optimiser, Optimiser::Nsga(_)) {
             optimiser.tell(told)?;
@@ -331,26 +331,14 @@ fn read_journal(path: &Path) -> Result<Vec<Evaluation>> {
     Ok(records)
 }
 
-fn score_optimize(
-    ctx: &RunContext,
-    scorer: &mut Scorer,
-    genome: &Genome,
-    what: &str,
-) -> Result<Vec<f64>> {
-    let identity = ctx.identity(&genome_identity(genome, |_| None).expect("a recipe"));
-    scorer.score(&identity, Split::Optimize, || {
-        ctx.materialize(&Blend::single(genome.clone(), Ancestors::new()), what)
-    })
-}
-
 fn mean(scores: &[f64]) -> f64 {
     scores.iter().sum::<f64>() / scores.len().max(1) as f64
 }
 
 /// The evaluation with the best mean score (the earliest among equals).
-fn best(evaluations: &[Evaluation]) -> Option<&Evaluation> {
+fn best<'e>(evaluations: impl IntoIterator<Item = &'e Evaluation>) -> Option<&'e Evaluation> {
     evaluations
-        .iter()
+        .into_iter()
         .fold(None, |b: Option<&Evaluation>, e| match b {
             Some(b) if b.mean() >= e.mean() => Some(b),
             _ => Some(e),
@@ -391,23 +379,19 @@ fn generation_row(
     }
 }
 
-/// The reported model: CMA-ES's best evaluation; NSGA-II's first-front member with the
-/// best mean optimisation score (the earliest evaluated among equals).
+/// The reported model: CMA-ES's best evaluation (the earliest among equals); NSGA-II's
+/// first-front member with the best mean optimisation score (the first in the front's
+/// order among equals).
 fn reported<'e>(optimiser: &Optimiser, evaluations: &'e [Evaluation]) -> Result<&'e Evaluation> {
     let pick = match optimiser {
         Optimiser::Cma(_) => best(evaluations),
         Optimiser::Nsga(n) => {
-            let front: Vec<&Evaluation> = n
-                .front()
-                .iter()
-                .filter_map(|m| evaluations.iter().find(|e| e.candidate == m.x))
-                .collect();
-            front
-                .into_iter()
-                .fold(None, |b: Option<&Evaluation>, e| match b {
-                    Some(b) if b.mean() >= e.mean() => Some(b),
-                    _ => Some(e),
-                })
+            let front = n.front();
+            best(
+                front
+                    .iter()
+                    .filter_map(|m| evaluations.iter().find(|e| e.candidate == m.x)),
+            )
         }
     };
     pick.ok_or_else(|| EvolveError::Invalid("the weight search evaluated nothing".into()))
@@ -481,7 +465,7 @@ fn finish(
     on_event(EvolveEvent::Stage("scoring on the test split"));
     let mut result_rows = reference_rows(ctx, scorer, on_event)?;
     let label = format!("{method} best");
-    let identity = ctx.identity(&genome_identity(&genome, |_| None).expect("a recipe"));
+    let identity = ctx.recipe_identity(&genome)?;
     result_rows.push(scored_row(
         scorer,
         &label,

@@ -184,15 +184,7 @@ impl<G> Cycle<G> {
         match self.config.quality {
             QualityMode::Cyclic => self.archives.iter().map(Archive::best).collect(),
             QualityMode::FixedMean => (0..self.config.task_count())
-                .map(|k| {
-                    self.archives[0].elites().map(|(_, e)| e).fold(
-                        None,
-                        |best: Option<&Elite<G>>, e| match best {
-                            Some(b) if b.scores()[k] >= e.scores()[k] => Some(b),
-                            _ => Some(e),
-                        },
-                    )
-                })
+                .map(|k| first_max(self.archives[0].elites().map(|(_, e)| e), |e| e.scores()[k]))
                 .collect(),
         }
     }
@@ -208,14 +200,12 @@ impl<G> Cycle<G> {
     /// The elite with the best mean score over all tasks, across all archives (the first
     /// found in task and cell order among equals).
     pub fn best_mean(&self) -> Option<&Elite<G>> {
-        let mean = |e: &Elite<G>| e.scores().iter().sum::<f64>() / e.scores().len() as f64;
-        self.archives
-            .iter()
-            .flat_map(|a| a.elites().map(|(_, e)| e))
-            .fold(None, |best: Option<&Elite<G>>, e| match best {
-                Some(b) if mean(b) >= mean(e) => Some(b),
-                _ => Some(e),
-            })
+        first_max(
+            self.archives
+                .iter()
+                .flat_map(|a| a.elites().map(|(_, e)| e)),
+            |e| e.scores().iter().sum::<f64>() / e.scores().len() as f64,
+        )
     }
 
     /// Offers the seeds (normally the K experts), in order, to every archive, then
@@ -450,6 +440,14 @@ impl<G> Cycle<G> {
             seed,
         })
     }
+}
+
+/// The item with the highest `key`, the first among equals.
+fn first_max<'a, T>(items: impl Iterator<Item = &'a T>, key: impl Fn(&T) -> f64) -> Option<&'a T> {
+    items.fold(None, |best, item| match best {
+        Some(b) if key(b) >= key(item) => Some(b),
+        _ => Some(item),
+    })
 }
 
 #[cfg(test)]
