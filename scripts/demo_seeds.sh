@@ -3,7 +3,8 @@
 #
 #   bash scripts/demo_seeds.sh [OUT_ROOT] [SEEDS...]     (default: demo-seeds, 0 1 2)
 #
-# Each seed's demo lives in OUT_ROOT/seed-S (cached: rerunning only reads results back);
+# Each seed's demo lives in OUT_ROOT/seed-S, its log in OUT_ROOT/seed-S.log (cached: rerunning
+# only reads results back, logged to OUT_ROOT/seed-S.rerun.log);
 # the combined table is written to OUT_ROOT/table.md and printed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,12 +17,16 @@ bin="${CARGO_TARGET_DIR:-target}/release/cycleqd"
 mkdir -p "$root"
 files=()
 for seed in "${seeds[@]}"; do
+    # A finished seed's log holds its timings (scripts/demo_times.py reads them): a rerun,
+    # which only reads results back, logs beside it instead of over it.
+    log="$root/seed-$seed.log"
+    [ -f "$root/seed-$seed/demo-results.json" ] && log="$root/seed-$seed.rerun.log"
     start=$(date +%s)
-    "$bin" demo --seed "$seed" --out "$root/seed-$seed" > "$root/seed-$seed.log" 2>&1 || {
-        tail -n 20 "$root/seed-$seed.log" >&2
+    "$bin" demo --seed "$seed" --out "$root/seed-$seed" > "$log" 2>&1 || {
+        tail -n 20 "$log" >&2
         exit 1
     }
-    echo "seed $seed: $(( $(date +%s) - start )) s (log: $root/seed-$seed.log)"
+    echo "seed $seed: $(( $(date +%s) - start )) s (log: $log)"
     files+=("$root/seed-$seed/demo-results.json")
 done
 python3 scripts/demo_table.py "${files[@]}" | tee "$root/table.md"

@@ -1,11 +1,14 @@
 """Combines the demo-results.json of several seeds into Markdown tables: per model and
 skill, the mean test score and the spread (sample standard deviation) over the seeds, in %;
 the retention of each held-out skill (the model's score over the base's, per seed); and the
-experts' pairwise similarities.
+experts' pairwise similarities; and how many of the models the searches scored (their
+journals beside each demo-results.json) score above 0 on two skills or more.
 
     python3 scripts/demo_table.py demo-seeds/seed-*/demo-results.json
 """
+import glob
 import json
+import os
 import statistics
 import sys
 
@@ -37,10 +40,10 @@ def main(paths):
             ]
             retention.setdefault(name, []).append(ratios)
 
-    print(f"Test-split scores (%), mean ± standard deviation over {len(runs)} seeds")
+    caption = f"Test-split scores (%), mean ± standard deviation over {len(runs)} seeds"
     if held_out:
-        print("; retention = the held-out skill's score over the base's (1.00 = kept)")
-    print()
+        caption += "; retention = the held-out skill's score over the base's (1.00 = kept)"
+    print(caption + "\n")
     header = tasks + ["mean"] + [f"retention: {t} (x base)" for t in held_out]
     print("| model | " + " | ".join(header) + " |")
     print("|---|" + "---:|" * len(header))
@@ -62,6 +65,23 @@ def main(paths):
         print("|---|---:|")
         for (a, b), values in pairs.items():
             print(f"| {a} / {b} | {spread(values, 1.0, 4)} |")
+
+    scored, multi = 0, 0
+    for path in paths:
+        runs_dir = os.path.join(os.path.dirname(path), "runs")
+        for journal in glob.glob(f"{runs_dir}/*/qd/journal.jsonl") + glob.glob(
+            f"{runs_dir}/*/search/evaluations.jsonl"
+        ):
+            for line in open(journal):
+                entry = json.loads(line)
+                for record in entry.get("seeds") or [entry.get("result", entry)]:
+                    scored += 1
+                    multi += sum(score > 0 for score in record["scores"]) >= 2
+    if scored:
+        print(
+            f"\nModels the searches scored (journals, experts included): {scored}; "
+            f"above 0 on two skills or more: {multi}"
+        )
 
 
 if __name__ == "__main__":
