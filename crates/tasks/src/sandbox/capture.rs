@@ -1,13 +1,14 @@
 //! Supervising one sandboxed run: reading its output up to a cap, enforcing the wall time,
 //! and killing everything the program left behind when it ends.
 
+use std::fs::File;
 use std::io::{self, Read};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::process::{Child, ChildStderr, ChildStdout};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
+use super::spawn::Spawned;
 use super::{sys, uid, Limits, SandboxError};
 
 /// How long the pipes may stay open after every process was killed before reading stops.
@@ -173,17 +174,17 @@ fn reap(pid: libc::pid_t) -> Result<(i32, Duration), SandboxError> {
 /// Watches `child` until it ends, the wall time passes or the output overflows; then kills
 /// every process of `uid` and collects the result.
 pub(crate) fn supervise(
-    mut child: Child,
+    child: Spawned,
     uid: u32,
     limits: &Limits,
 ) -> Result<RunOutcome, SandboxError> {
     let start = Instant::now();
-    let pid = child.id() as libc::pid_t;
+    let pid = child.pid;
     let io_err = |what| move |source| SandboxError::Io { what, source };
-    let mut out: Stream<ChildStdout> =
-        Stream::new(child.stdout.take()).map_err(io_err("preparing the output pipe"))?;
-    let mut err: Stream<ChildStderr> =
-        Stream::new(child.stderr.take()).map_err(io_err("preparing the error pipe"))?;
+    let mut out: Stream<File> =
+        Stream::new(child.stdout.map(File::from)).map_err(io_err("preparing the output pipe"))?;
+    let mut err: Stream<File> =
+        Stream::new(child.stderr.map(File::from)).map_err(io_err("preparing the error pipe"))?;
     // SAFETY: pidfd_open returned a fresh descriptor that nothing else owns.
     let pidfd =
         unsafe { OwnedFd::from_raw_fd(sys::pidfd_open(pid).map_err(io_err("opening a pidfd"))?) };

@@ -16,17 +16,17 @@
 
 mod capture;
 mod rootfs;
+mod spawn;
 mod sys;
 mod uid;
 
 use std::ffi::CString;
 use std::fs::File;
-use std::io::{self, Read};
+use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::fs::MetadataExt;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::{Once, OnceLock};
 use std::time::Duration;
 
@@ -154,10 +154,12 @@ pub enum SandboxError {
     #[error("sandbox file name {0:?} must be one plain path component")]
     BadFileName(String),
     /// The program could not be started.
-    #[error("could not start {program} in the sandbox: {source}")]
+    #[error("could not start {program} in the sandbox ({step}): {source}")]
     Spawn {
         /// `argv[0]`.
         program: String,
+        /// The step that failed (`exec` for the program itself).
+        step: &'static str,
         /// The underlying error.
         source: io::Error,
     },
@@ -258,42 +260,29 @@ impl Sandbox {
 
         // The namespaces are made by a short-lived child that then just waits on its
         // standard input; once their descriptors are open here it is let go, and the
-        // namespaces live exactly as long as this struct holds them. A failing step writes
-        // its name into `report` before the child exits.
-        let (report_read, report_write) =
-            sys::cloexec_pipe().map_err(|source| SandboxError::Io {
-                what: "creating a pipe",
-                source,
-            })?;
-        let report_fd = report_write.as_raw_fd();
-        let mut holder = Command::new("/bin/cat");
-        holder
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        // SAFETY: the closure only makes system calls that do not allocate.
-        unsafe {
-            holder.pre_exec(move || {
-                let built = sys::unshare(libc::CLONE_NEWNS | libc::CLONE_NEWNET)
-                    .or_else(|_| sys::unshare(libc::CLONE_NEWNS))
-                    .map_err(|e| ("unshare", e))
-                    .and_then(|()| plan.apply());
-                built.map_err(|(step, e)| {
-                    sys::write_all(report_fd, step.as_bytes());
-                    e
-                })
-            });
-        }
-        let spawned = holder.spawn();
-        drop(holder);
-        drop(report_write);
-        let mut child = spawned.map_err(|source| {
-            let mut step = String::new();
-            let _ = File::from(report_read).read_to_string(&mut step);
-            SandboxError::Namespace { step, source }
+        // namespaces live exactly as long as this struct holds them.
+        let build = || {
+            sys::unshare(libc::CLONE_NEWNS | libc::CLONE_NEWNET)
+                .or_else(|_| sys::unshare(libc::CLONE_NEWNS))
+                .map_err(|e| ("unshare", e))?;
+            plan.apply()
+        };
+        let holder = spawn::spawn(
+            &[CString::from(c"/bin/cat")],
+            &[],
+            [
+                spawn::Stream::Piped,
+                spawn::Stream::Null,
+                spawn::Stream::Null,
+            ],
+            &build,
+        )
+        .map_err(|e| SandboxError::Namespace {
+            step: e.step.to_string(),
+            source: e.source,
         })?;
         let open_ns = |kind: &str| -> Result<OwnedFd, SandboxError> {
-            File::open(format!("/proc/{}/ns/{kind}", child.id()))
+            File::open(format!("/proc/{}/ns/{kind}", holder.pid))
                 .map(OwnedFd::from)
                 .map_err(|source| SandboxError::Io {
                     what: "opening the sandbox namespaces",
@@ -301,9 +290,10 @@ impl Sandbox {
                 })
         };
         let namespaces = open_ns("mnt").and_then(|m| Ok((m, open_ns("net")?)));
-        drop(child.stdin.take());
-        let _ = child.kill();
-        let _ = child.wait();
+        drop(holder.stdin);
+        // SAFETY: signalling our own child, reaped right after.
+        unsafe { libc::kill(holder.pid, libc::SIGKILL) };
+        sys::reap(holder.pid);
         let (mount_ns, net_ns) = namespaces?;
 
         let own_net =
@@ -373,61 +363,79 @@ impl Sandbox {
         let Some(argv0) = program.argv.first() else {
             return Err(SandboxError::Spawn {
                 program: String::new(),
+                step: "exec",
                 source: io::Error::new(io::ErrorKind::InvalidInput, "empty command line"),
             });
         };
-        let mut command = Command::new(argv0);
-        command
-            .args(&program.argv[1..])
-            .env_clear()
-            .envs([
-                ("PATH", "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin"),
-                ("HOME", WORK_DIR),
-                ("TMPDIR", "/tmp"),
-                ("LANG", "C.UTF-8"),
-                ("LC_ALL", "C.UTF-8"),
-                ("PYTHONHASHSEED", "0"),
-                ("PYTHONDONTWRITEBYTECODE", "1"),
-                ("PYTHONIOENCODING", "utf-8"),
-            ])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+        let argv = program
+            .argv
+            .iter()
+            .map(|a| CString::new(a.as_str()))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|_| SandboxError::Spawn {
+                program: argv0.clone(),
+                step: "exec",
+                source: io::Error::new(io::ErrorKind::InvalidInput, "an argument holds a NUL byte"),
+            })?;
+        let envp = spawn::environment(&[
+            ("PATH", "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin"),
+            ("HOME", WORK_DIR),
+            ("TMPDIR", "/tmp"),
+            ("LANG", "C.UTF-8"),
+            ("LC_ALL", "C.UTF-8"),
+            ("PYTHONHASHSEED", "0"),
+            ("PYTHONDONTWRITEBYTECODE", "1"),
+            ("PYTHONIOENCODING", "utf-8"),
+        ]);
 
         let uid = self.slot.uid();
         let mount_fd = self.mount_ns.as_raw_fd();
         let net_fd = self.net_ns.as_raw_fd();
         let work = CString::new(WORK_DIR).expect("no NUL");
-        let limits = self.limits.clone();
-        // SAFETY: the closure only makes system calls that do not allocate.
-        unsafe {
-            command.pre_exec(move || {
-                sys::die_with_parent()?;
-                sys::setns(mount_fd, libc::CLONE_NEWNS)?;
-                sys::setns(net_fd, libc::CLONE_NEWNET)?;
-                sys::chdir(&work)?;
-                sys::setsid()?;
-                let cpu = limits.cpu_seconds;
-                sys::setrlimit(libc::RLIMIT_CPU, cpu, cpu + 1)?;
-                sys::setrlimit(libc::RLIMIT_AS, limits.memory_bytes, limits.memory_bytes)?;
-                sys::setrlimit(libc::RLIMIT_NPROC, limits.processes, limits.processes)?;
-                sys::setrlimit(libc::RLIMIT_FSIZE, limits.file_bytes, limits.file_bytes)?;
-                sys::setrlimit(libc::RLIMIT_NOFILE, limits.open_files, limits.open_files)?;
-                sys::setrlimit(libc::RLIMIT_CORE, 0, 0)?;
-                sys::setrlimit(libc::RLIMIT_MEMLOCK, 0, 0)?;
-                sys::setrlimit(libc::RLIMIT_MSGQUEUE, 0, 0)?;
-                sys::become_user(uid, uid)?;
-                sys::no_new_privs()?;
-                sys::umask(0o022);
-                for (name, bytes) in &files {
-                    sys::write_new_file(name, bytes)?;
-                }
-                Ok(())
-            });
-        }
-        let child = command.spawn().map_err(|source| SandboxError::Spawn {
+        let limits = &self.limits;
+        let enter = || {
+            let at = |step| move |e| (step, e);
+            sys::die_with_parent().map_err(at("tying the program to its parent"))?;
+            sys::setns(mount_fd, libc::CLONE_NEWNS).map_err(at("entering the mount namespace"))?;
+            sys::setns(net_fd, libc::CLONE_NEWNET).map_err(at("entering the network namespace"))?;
+            sys::chdir(&work).map_err(at("entering the working directory"))?;
+            sys::setsid().map_err(at("starting a session"))?;
+            let cpu = limits.cpu_seconds;
+            let rlimits = [
+                (libc::RLIMIT_CPU, cpu, cpu + 1),
+                (libc::RLIMIT_AS, limits.memory_bytes, limits.memory_bytes),
+                (libc::RLIMIT_NPROC, limits.processes, limits.processes),
+                (libc::RLIMIT_FSIZE, limits.file_bytes, limits.file_bytes),
+                (libc::RLIMIT_NOFILE, limits.open_files, limits.open_files),
+                (libc::RLIMIT_CORE, 0, 0),
+                (libc::RLIMIT_MEMLOCK, 0, 0),
+                (libc::RLIMIT_MSGQUEUE, 0, 0),
+            ];
+            for (resource, soft, hard) in rlimits {
+                sys::setrlimit(resource, soft, hard).map_err(at("setting a resource limit"))?;
+            }
+            sys::become_user(uid, uid).map_err(at("switching to the sandbox user"))?;
+            sys::no_new_privs().map_err(at("forbidding new privileges"))?;
+            sys::umask(0o022);
+            for (name, bytes) in &files {
+                sys::write_new_file(name, bytes).map_err(at("writing the program's files"))?;
+            }
+            Ok(())
+        };
+        let child = spawn::spawn(
+            &argv,
+            &envp,
+            [
+                spawn::Stream::Null,
+                spawn::Stream::Piped,
+                spawn::Stream::Piped,
+            ],
+            &enter,
+        )
+        .map_err(|e| SandboxError::Spawn {
             program: argv0.clone(),
-            source,
+            step: e.step,
+            source: e.source,
         })?;
         capture::supervise(child, uid, &self.limits)
     }

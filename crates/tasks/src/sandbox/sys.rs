@@ -3,7 +3,7 @@
 
 use std::ffi::CStr;
 use std::io;
-use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::ptr;
 
 fn check(ret: libc::c_int) -> io::Result<()> {
@@ -237,22 +237,89 @@ pub(crate) fn cloexec_pipe() -> io::Result<(OwnedFd, OwnedFd)> {
     Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
 }
 
-/// Best-effort write of `bytes` to `fd` (reporting from a child that is about to fail).
-pub(crate) fn write_all(fd: RawFd, mut bytes: &[u8]) {
-    while !bytes.is_empty() {
-        // SAFETY: bytes points at bytes.len() readable bytes.
-        let n = unsafe { libc::write(fd, bytes.as_ptr().cast(), bytes.len()) };
-        if n <= 0 {
-            return;
-        }
-        bytes = &bytes[n as usize..];
-    }
-}
-
 /// `open(path, O_PATH)`: a descriptor naming a file or directory, for bind mounts.
 pub(crate) fn open_path(path: &CStr) -> io::Result<RawFd> {
     // SAFETY: path is a NUL-terminated string.
     let fd = unsafe { libc::open(path.as_ptr(), libc::O_PATH | libc::O_CLOEXEC) };
     check(fd)?;
     Ok(fd)
+}
+
+/// `/dev/null`, for reading or for writing, closed on `exec`.
+pub(crate) fn open_dev_null(write: bool) -> io::Result<OwnedFd> {
+    let mode = if write {
+        libc::O_WRONLY
+    } else {
+        libc::O_RDONLY
+    };
+    // SAFETY: a NUL-terminated path.
+    let fd = unsafe { libc::open(c"/dev/null".as_ptr(), mode | libc::O_CLOEXEC) };
+    check(fd)?;
+    // SAFETY: a fresh descriptor nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// `fd` itself if it is above 2, else a close-on-exec duplicate that is (and `fd` closed).
+pub(crate) fn above_standard_streams(fd: OwnedFd) -> io::Result<OwnedFd> {
+    if fd.as_raw_fd() > 2 {
+        return Ok(fd);
+    }
+    // SAFETY: fcntl on a descriptor we own.
+    let dup = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 3) };
+    check(dup)?;
+    // SAFETY: a fresh descriptor nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(dup) })
+}
+
+/// `dup2(2)`: the result does not close on `exec`.
+pub(crate) fn dup2(from: RawFd, to: RawFd) -> io::Result<()> {
+    // SAFETY: plain system call on descriptors the caller keeps open.
+    check(unsafe { libc::dup2(from, to) })
+}
+
+/// Every signal the process handles goes back to its default action, and so does SIGPIPE
+/// (which the Rust runtime ignores and programs expect to end them).
+pub(crate) fn default_signal_handlers() -> io::Result<()> {
+    for sig in 1..=libc::SIGRTMAX() {
+        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+            continue;
+        }
+        // SAFETY: sigaction is plain data the call fills in.
+        let mut current: libc::sigaction = unsafe { std::mem::zeroed() };
+        // SAFETY: querying with a valid out-pointer; signals the C library reserves for
+        // itself answer EINVAL and are left alone.
+        if unsafe { libc::sigaction(sig, ptr::null(), &mut current) } != 0 {
+            continue;
+        }
+        let handled =
+            current.sa_sigaction != libc::SIG_DFL && current.sa_sigaction != libc::SIG_IGN;
+        if handled || sig == libc::SIGPIPE {
+            // SAFETY: as above.
+            let mut default: libc::sigaction = unsafe { std::mem::zeroed() };
+            default.sa_sigaction = libc::SIG_DFL;
+            // SAFETY: a valid sigaction.
+            check(unsafe { libc::sigaction(sig, &default, ptr::null_mut()) })?;
+        }
+    }
+    Ok(())
+}
+
+/// Unblocks every signal of the calling thread.
+pub(crate) fn unblock_all_signals() -> io::Result<()> {
+    // SAFETY: sigset_t is plain data that sigemptyset fills in.
+    let mut empty: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: valid pointers.
+    check(unsafe {
+        libc::sigemptyset(&mut empty);
+        libc::sigprocmask(libc::SIG_SETMASK, &empty, ptr::null_mut())
+    })
+}
+
+/// Waits for child `pid` to end, ignoring how.
+pub(crate) fn reap(pid: libc::pid_t) {
+    let mut status = 0;
+    // SAFETY: waiting for our own child with a valid out-pointer.
+    while unsafe { libc::waitpid(pid, &mut status, 0) } < 0
+        && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted
+    {}
 }

@@ -135,26 +135,18 @@ pub(crate) fn kill_all(uid: u32) -> Result<(), SandboxError> {
 /// `kill(-1, SIGKILL)` then reaches exactly that user's processes, atomically with respect
 /// to their forks, which a scan of `/proc` followed by per-pid kills could not do.
 fn signal_all_as(uid: u32) -> Result<(), SandboxError> {
-    // SAFETY: the child only makes async-signal-safe system calls and then `_exit`s.
-    let pid = unsafe { libc::fork() };
-    if pid < 0 {
-        return Err(SandboxError::Io {
-            what: "forking the sandbox killer",
-            source: io::Error::last_os_error(),
-        });
-    }
-    if pid == 0 {
-        let code = match super::sys::become_user(uid, uid) {
-            // SAFETY: plain system call; ESRCH (nothing to kill) is fine.
-            Ok(()) => unsafe {
-                libc::kill(-1, libc::SIGKILL);
-                0
-            },
-            Err(_) => 1,
-        };
-        // SAFETY: leaving the forked child without running any parent destructors.
-        unsafe { libc::_exit(code) };
-    }
+    let killer = || match super::sys::become_user(uid, uid) {
+        // SAFETY: plain system call; ESRCH (nothing to kill) is fine.
+        Ok(()) => unsafe {
+            libc::kill(-1, libc::SIGKILL);
+            0
+        },
+        Err(_) => 1,
+    };
+    let pid = super::spawn::clone_vfork(&killer).map_err(|source| SandboxError::Io {
+        what: "starting the sandbox killer",
+        source,
+    })?;
     let mut status = 0;
     loop {
         // SAFETY: waiting for our own child.
