@@ -150,25 +150,10 @@ fn poll(fds: &mut [libc::pollfd], timeout: Duration) -> Result<(), SandboxError>
 
 /// Reaps the main process, returning its wait status and CPU time.
 fn reap(pid: libc::pid_t) -> Result<(i32, Duration), SandboxError> {
-    let mut status = 0;
-    // SAFETY: rusage is plain data that wait4 fills in.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    loop {
-        // SAFETY: waiting for our own child with valid out-pointers.
-        let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-        if r == pid {
-            break;
-        }
-        let err = io::Error::last_os_error();
-        if err.kind() != io::ErrorKind::Interrupted {
-            return Err(SandboxError::Io {
-                what: "reaping the sandboxed program",
-                source: err,
-            });
-        }
-    }
-    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
-    Ok((status, tv(usage.ru_utime) + tv(usage.ru_stime)))
+    sys::wait(pid).map_err(|source| SandboxError::Io {
+        what: "reaping the sandboxed program",
+        source,
+    })
 }
 
 /// Watches `child` until it ends, the wall time passes or the output overflows; then kills

@@ -293,7 +293,7 @@ impl Sandbox {
         drop(holder.stdin);
         // SAFETY: signalling our own child, reaped right after.
         unsafe { libc::kill(holder.pid, libc::SIGKILL) };
-        sys::reap(holder.pid);
+        let _ = sys::wait(holder.pid);
         let (mount_ns, net_ns) = namespaces?;
 
         let own_net =

@@ -115,7 +115,7 @@ pub(crate) fn spawn(
     };
     let pid = clone_vfork(&child).map_err(fail("clone"))?;
     if let Some((step, errno)) = failure.get() {
-        sys::reap(pid);
+        let _ = sys::wait(pid);
         return Err(SpawnError {
             step,
             source: io::Error::from_raw_os_error(errno),

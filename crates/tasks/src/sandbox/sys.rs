@@ -5,6 +5,7 @@ use std::ffi::CStr;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::ptr;
+use std::time::Duration;
 
 fn check(ret: libc::c_int) -> io::Result<()> {
     if ret == -1 {
@@ -315,11 +316,22 @@ pub(crate) fn unblock_all_signals() -> io::Result<()> {
     })
 }
 
-/// Waits for child `pid` to end, ignoring how.
-pub(crate) fn reap(pid: libc::pid_t) {
+/// Waits for child `pid` to end: its wait status and the CPU time (user + system) of it and
+/// the children it waited for.
+pub(crate) fn wait(pid: libc::pid_t) -> io::Result<(i32, Duration)> {
     let mut status = 0;
-    // SAFETY: waiting for our own child with a valid out-pointer.
-    while unsafe { libc::waitpid(pid, &mut status, 0) } < 0
-        && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted
-    {}
+    // SAFETY: rusage is plain data that wait4 fills in.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    loop {
+        // SAFETY: waiting for our own child with valid out-pointers.
+        if unsafe { libc::wait4(pid, &mut status, 0, &mut usage) } == pid {
+            break;
+        }
+        let err = io::Error::last_os_error();
+        if err.kind() != io::ErrorKind::Interrupted {
+            return Err(err);
+        }
+    }
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    Ok((status, tv(usage.ru_utime) + tv(usage.ru_stime)))
 }

@@ -147,21 +147,10 @@ fn signal_all_as(uid: u32) -> Result<(), SandboxError> {
         what: "starting the sandbox killer",
         source,
     })?;
-    let mut status = 0;
-    loop {
-        // SAFETY: waiting for our own child.
-        let r = unsafe { libc::waitpid(pid, &mut status, 0) };
-        if r == pid {
-            break;
-        }
-        let err = io::Error::last_os_error();
-        if err.kind() != io::ErrorKind::Interrupted {
-            return Err(SandboxError::Io {
-                what: "waiting for the sandbox killer",
-                source: err,
-            });
-        }
-    }
+    let (status, _) = super::sys::wait(pid).map_err(|source| SandboxError::Io {
+        what: "waiting for the sandbox killer",
+        source,
+    })?;
     if libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0 {
         Ok(())
     } else {
