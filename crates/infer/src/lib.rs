@@ -32,4 +32,7 @@ pub use model::{tensor_specs, CausalLm, TensorSpec};
 pub use sampling::Sampling;
 pub use score::{score_continuations, ContinuationScore};
 pub use tokenizer::TextTokenizer;
-pub use train::{cosine_with_warmup, train_sft, SftConfig, SftExample, StepReport};
+pub use train::{
+    cosine_with_warmup, train_lora, train_sft, train_sft_autograd, LoraAdapters, LoraConfig,
+    SftConfig, SftExample, StepReport, LORA_MODULES,
+};

@@ -20,7 +20,7 @@ use crate::error::{InferError, Result};
 pub(crate) use kv_cache::KvCache;
 use layers::Pass;
 pub(crate) use mask::SlotLayout;
-use rope::Rope;
+pub(crate) use rope::Rope;
 use weights::{check_shape, tensor_from_f32, Weights};
 pub use weights::{tensor_specs, TensorSpec};
 

@@ -47,6 +47,11 @@ impl Rope {
         Self { inv_freq }
     }
 
+    /// The inverse frequency of each rotated pair.
+    pub(crate) fn inv_freq(&self) -> &[f32] {
+        &self.inv_freq
+    }
+
     /// cos and sin tables of shape `(b, t, head_dim / 2)` for `positions`, `b` rows of `t`.
     pub(crate) fn tables(
         &self,

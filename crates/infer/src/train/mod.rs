@@ -1,18 +1,33 @@
-//! Supervised fine-tuning on the inference model's own code: AdamW, a cosine schedule with
-//! warmup, and a loss on completion tokens only.
+//! Supervised fine-tuning, full or with LoRA adapters: AdamW, a cosine schedule with warmup,
+//! and a loss on completion tokens only. On the CPU a hand-written backward over packed
+//! sequences does the work; on other devices candle's autograd.
 
+mod adamw;
+mod attention;
+mod autograd;
+mod backprop;
+mod kernels;
+mod lora;
+mod matmul;
+mod params;
 mod schedule;
+#[cfg(test)]
+mod tests;
 
 use std::collections::HashMap;
 
-use candle_core::{DType, Tensor, Var, D};
-use candle_nn::{AdamW, Optimizer, ParamsAdamW};
+use candle_core::{DType, Tensor};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use crate::error::{InferError, Result};
-use crate::model::{CausalLm, SlotLayout};
+use crate::model::{CausalLm, Rope};
+use adamw::AdamW;
+use backprop::{Adapters, Batch, Model};
+use kernels::RopeTable;
+pub use lora::{LoraAdapters, LoraConfig, LORA_MODULES};
+use params::Layout;
 pub use schedule::cosine_with_warmup;
 
 /// One training example: the model learns to produce `completion` after `prompt`.
@@ -37,7 +52,7 @@ pub struct SftConfig {
     pub warmup_steps: usize,
     /// AdamW decoupled weight decay.
     pub weight_decay: f64,
-    /// Seed of the example order.
+    /// Seed of the example order (and of LoRA's initial adapters).
     pub seed: u64,
 }
 
@@ -63,75 +78,204 @@ pub struct StepReport {
     pub loss: f32,
     /// Learning rate used.
     pub learning_rate: f64,
+    /// Tokens the step ran through the model (prompts and completions).
+    pub tokens: usize,
 }
 
-/// Fine-tunes `model` in place on `examples` (f32 arithmetic whatever the model's dtype);
-/// `on_step` sees every step. Returns the report of each step.
+/// Fine-tunes every weight of `model` in place on `examples` (f32 arithmetic whatever the
+/// model's dtype); `on_step` sees every step. Returns the report of each step.
 pub fn train_sft(
     model: &mut CausalLm,
     examples: &[SftExample],
     config: &SftConfig,
-    mut on_step: impl FnMut(&StepReport),
+    on_step: impl FnMut(&StepReport),
 ) -> Result<Vec<StepReport>> {
+    if !model.device().is_cpu() {
+        return train_sft_autograd(model, examples, config, on_step);
+    }
     check(model, examples, config)?;
-    let named = model.named_tensors();
-    let vars: Vec<Var> = named
-        .iter()
-        .map(|(_, t)| Var::from_tensor(&t.to_dtype(DType::F32)?))
-        .collect::<candle_core::Result<_>>()?;
-    let by_name: HashMap<&str, &Var> = named.iter().map(|(n, _)| n.as_str()).zip(&vars).collect();
-    let trainee = CausalLm::from_parts(model, |spec| {
-        Ok(by_name[spec.name.as_str()].as_tensor().clone())
-    })?;
-    let mut optimizer = AdamW::new(
-        vars.clone(),
-        ParamsAdamW {
-            lr: config.learning_rate,
-            weight_decay: config.weight_decay,
-            ..ParamsAdamW::default()
+    let arch = model.config().clone();
+    let layout = Layout::new(&arch);
+    let mut values = read_weights(model, layout.len())?;
+    let rope = rope_table(model, examples);
+    let reports = optimize(
+        examples,
+        config,
+        &mut values,
+        on_step,
+        |values, grads, batch| {
+            let model = Model {
+                config: &arch,
+                params: layout.view(&arch, values),
+                rope: &rope,
+            };
+            let mut grads = layout.view_mut(&arch, grads);
+            backprop::loss_and_grads(&model, Some(&mut grads), None, batch)
         },
     )?;
-    let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
-    let mut order: Vec<usize> = Vec::new();
-    let mut reports = Vec::with_capacity(config.steps);
-    for step in 0..config.steps {
-        let mut batch = Vec::with_capacity(config.batch_size);
-        while batch.len() < config.batch_size {
-            if order.is_empty() {
-                order = (0..examples.len()).collect();
-                order.shuffle(&mut rng);
-            }
-            batch.push(&examples[order.pop().expect("refilled above")]);
-        }
-        let lr = cosine_with_warmup(
-            config.learning_rate,
-            step,
-            config.warmup_steps,
-            config.steps,
-        );
-        optimizer.set_learning_rate(lr);
-        let loss = completion_loss(&trainee, &batch)?;
-        optimizer.backward_step(&loss)?;
-        let report = StepReport {
-            step,
-            loss: loss.to_scalar::<f32>()?,
-            learning_rate: lr,
-        };
-        on_step(&report);
-        reports.push(report);
-    }
-    let trained: HashMap<String, Tensor> = named
-        .iter()
-        .zip(&vars)
-        .map(|((name, _), var)| {
-            Ok((
-                name.clone(),
-                var.as_detached_tensor().to_dtype(model.dtype())?,
-            ))
+    let trained: HashMap<String, Tensor> = layout
+        .tensors(&values)
+        .map(|(spec, t)| {
+            let tensor = Tensor::from_slice(t, spec.shape.as_slice(), model.device())?
+                .to_dtype(model.dtype())?;
+            Ok((spec.name.clone(), tensor))
         })
         .collect::<candle_core::Result<_>>()?;
     model.set_weights_from_tensors(&trained)?;
     Ok(reports)
+}
+
+/// [`train_sft`] through candle's autograd on the model's own forward pass, on any device: what
+/// `train_sft` runs on a GPU, and the reference its CPU path is tested against (slower and
+/// heavier on the CPU).
+pub fn train_sft_autograd(
+    model: &mut CausalLm,
+    examples: &[SftExample],
+    config: &SftConfig,
+    on_step: impl FnMut(&StepReport),
+) -> Result<Vec<StepReport>> {
+    check(model, examples, config)?;
+    autograd::train_sft(model, examples, config, on_step)
+}
+
+/// Trains LoRA adapters on the frozen `model` (on the CPU, whatever its device) and returns
+/// them with the report of each step; `model` is left as it was.
+pub fn train_lora(
+    model: &CausalLm,
+    examples: &[SftExample],
+    config: &SftConfig,
+    lora: &LoraConfig,
+    on_step: impl FnMut(&StepReport),
+) -> Result<(LoraAdapters, Vec<StepReport>)> {
+    check(model, examples, config)?;
+    let arch = model.config().clone();
+    let layout = Layout::new(&arch);
+    let base = read_weights(model, layout.len())?;
+    let rope = rope_table(model, examples);
+    let mut adapters = LoraAdapters::new(&arch, lora, config.seed)?;
+    let mut values = std::mem::take(&mut adapters.values);
+    let shape = adapters.clone();
+    let layers = arch.num_hidden_layers;
+    let reports = optimize(
+        examples,
+        config,
+        &mut values,
+        on_step,
+        |values, grads, batch| {
+            let model = Model {
+                config: &arch,
+                params: layout.view(&arch, &base),
+                rope: &rope,
+            };
+            let mut adapters = Adapters {
+                layers: shape.layer_views(layers, values),
+                grads: Some(shape.layer_views_mut(layers, grads)),
+                rank: lora.rank,
+                scale: lora.scale(),
+            };
+            backprop::loss_and_grads(&model, None, Some(&mut adapters), batch)
+        },
+    )?;
+    adapters.values = values;
+    Ok((adapters, reports))
+}
+
+/// The loop both trainers share: batches in a seeded order, the schedule, AdamW over `values`;
+/// `step` computes a batch's loss and writes the gradients of `values` into its second
+/// argument (zeroed before each call).
+fn optimize(
+    examples: &[SftExample],
+    config: &SftConfig,
+    values: &mut [f32],
+    mut on_step: impl FnMut(&StepReport),
+    mut step: impl FnMut(&[f32], &mut [f32], &Batch) -> f64,
+) -> Result<Vec<StepReport>> {
+    let mut grads = vec![0f32; values.len()];
+    let mut optimizer = AdamW::new(values.len(), config.weight_decay);
+    let mut order = ExampleOrder::new(examples, config.seed);
+    let mut reports = Vec::with_capacity(config.steps);
+    for index in 0..config.steps {
+        let chosen = order.next_batch(config.batch_size);
+        let batch = Batch::pack(
+            chosen
+                .iter()
+                .map(|e| (e.prompt.as_slice(), e.completion.as_slice())),
+        );
+        let lr = cosine_with_warmup(
+            config.learning_rate,
+            index,
+            config.warmup_steps,
+            config.steps,
+        );
+        grads.fill(0.0);
+        let loss = step(values, &mut grads, &batch);
+        if !loss.is_finite() {
+            return Err(InferError::Invalid(format!(
+                "the loss became {loss} at step {index} (learning rate {lr:e}); lower the learning rate"
+            )));
+        }
+        optimizer.step(values, &grads, lr);
+        let report = StepReport {
+            step: index,
+            loss: loss as f32,
+            learning_rate: lr,
+            tokens: chosen
+                .iter()
+                .map(|e| e.prompt.len() + e.completion.len())
+                .sum(),
+        };
+        on_step(&report);
+        reports.push(report);
+    }
+    Ok(reports)
+}
+
+/// Every weight of `model` in f32, in [`crate::tensor_specs`] order.
+fn read_weights(model: &CausalLm, len: usize) -> Result<Vec<f32>> {
+    let mut values = Vec::with_capacity(len);
+    for (_, t) in model.named_tensors() {
+        values.extend(t.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?);
+    }
+    Ok(values)
+}
+
+/// Rotary tables long enough for the longest example.
+fn rope_table(model: &CausalLm, examples: &[SftExample]) -> RopeTable {
+    let longest = examples
+        .iter()
+        .map(|e| e.prompt.len() + e.completion.len())
+        .max()
+        .unwrap_or(0);
+    RopeTable::new(Rope::new(model.config()).inv_freq(), longest)
+}
+
+/// Examples in a seeded random order, reshuffled after each pass.
+struct ExampleOrder<'a> {
+    examples: &'a [SftExample],
+    rng: ChaCha8Rng,
+    order: Vec<usize>,
+}
+
+impl<'a> ExampleOrder<'a> {
+    fn new(examples: &'a [SftExample], seed: u64) -> Self {
+        Self {
+            examples,
+            rng: ChaCha8Rng::seed_from_u64(seed),
+            order: Vec::new(),
+        }
+    }
+
+    fn next_batch(&mut self, size: usize) -> Vec<&'a SftExample> {
+        let mut batch = Vec::with_capacity(size);
+        while batch.len() < size {
+            if self.order.is_empty() {
+                self.order = (0..self.examples.len()).collect();
+                self.order.shuffle(&mut self.rng);
+            }
+            batch.push(&self.examples[self.order.pop().expect("refilled above")]);
+        }
+        batch
+    }
 }
 
 fn check(model: &CausalLm, examples: &[SftExample], config: &SftConfig) -> Result<()> {
@@ -157,44 +301,4 @@ fn check(model: &CausalLm, examples: &[SftExample], config: &SftConfig) -> Resul
         }
     }
     Ok(())
-}
-
-/// Mean cross-entropy over the completion tokens of a right-padded batch.
-pub(crate) fn completion_loss(model: &CausalLm, batch: &[&SftExample]) -> Result<Tensor> {
-    let t = batch
-        .iter()
-        .map(|e| e.prompt.len() + e.completion.len() - 1)
-        .max()
-        .unwrap_or(0);
-    let mut inputs = Vec::with_capacity(batch.len());
-    let mut targets = Vec::with_capacity(batch.len() * t);
-    let mut weights = Vec::with_capacity(batch.len() * t);
-    for e in batch {
-        let seq: Vec<u32> = e.prompt.iter().chain(&e.completion).copied().collect();
-        let mut input = seq[..seq.len() - 1].to_vec();
-        input.resize(t, 0);
-        inputs.push(input);
-        for i in 0..t {
-            // Position i predicts token i + 1; only completion tokens count.
-            let counted = i + 1 >= e.prompt.len() && i + 1 < seq.len();
-            targets.push(if counted { seq[i + 1] } else { 0 });
-            weights.push(if counted { 1f32 } else { 0.0 });
-        }
-    }
-    let device = model.device();
-    let layout = SlotLayout {
-        starts: vec![0; batch.len()],
-        past: 0,
-        t,
-    };
-    let hidden = model.forward(&model.token_tensor(&inputs)?, &layout, None, true)?;
-    let logits = model
-        .logits(&hidden)?
-        .reshape((batch.len() * t, model.config().vocab_size))?;
-    let logprobs = candle_nn::ops::log_softmax(&logits, D::Minus1)?;
-    let targets = Tensor::from_vec(targets, (batch.len() * t, 1), device)?;
-    let picked = logprobs.gather(&targets, 1)?.squeeze(1)?;
-    let count: f32 = weights.iter().sum();
-    let weights = Tensor::from_vec(weights, batch.len() * t, device)?;
-    Ok(((picked * weights)?.sum_all()? * (-1.0 / count as f64))?)
 }

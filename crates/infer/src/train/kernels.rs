@@ -1,0 +1,271 @@
+//! Row-wise forward and backward kernels of the trainer: RMS norm, SwiGLU, rotary embedding,
+//! bias sums; parallel over rows.
+
+use rayon::prelude::*;
+
+/// Rows per rayon task: enough work to amortise the task, few enough to balance two cores.
+const ROW_BLOCK: usize = 16;
+
+/// `out = x / rms(x) * w` per row of `dim`; `rstd` gets each row's `1 / rms`.
+pub(crate) fn rms_norm(x: &[f32], w: &[f32], eps: f64, out: &mut [f32], rstd: &mut [f32]) {
+    let dim = w.len();
+    out.par_chunks_mut(dim * ROW_BLOCK)
+        .zip(rstd.par_chunks_mut(ROW_BLOCK))
+        .zip(x.par_chunks(dim * ROW_BLOCK))
+        .for_each(|((out, rstd), x)| {
+            for ((o, r), x) in out.chunks_mut(dim).zip(rstd.iter_mut()).zip(x.chunks(dim)) {
+                let ms = x.iter().map(|v| v * v).sum::<f32>() / dim as f32;
+                *r = 1.0 / (ms + eps as f32).sqrt();
+                for ((o, x), w) in o.iter_mut().zip(x).zip(w) {
+                    *o = w * (x * *r);
+                }
+            }
+        });
+}
+
+/// Backward of [`rms_norm`]: `dx += ∂/∂x`, and `dw += ∂/∂w` when given.
+pub(crate) fn rms_norm_backward(
+    dy: &[f32],
+    x: &[f32],
+    w: &[f32],
+    rstd: &[f32],
+    dx: &mut [f32],
+    dw: Option<&mut [f32]>,
+) {
+    let dim = w.len();
+    let partial = dx
+        .par_chunks_mut(dim * ROW_BLOCK)
+        .zip(dy.par_chunks(dim * ROW_BLOCK))
+        .zip(x.par_chunks(dim * ROW_BLOCK))
+        .zip(rstd.par_chunks(ROW_BLOCK))
+        .fold(
+            || vec![0f32; if dw.is_some() { dim } else { 0 }],
+            |mut acc, (((dx, dy), x), rstd)| {
+                for (((dx, dy), x), &r) in dx
+                    .chunks_mut(dim)
+                    .zip(dy.chunks(dim))
+                    .zip(x.chunks(dim))
+                    .zip(rstd)
+                {
+                    let mut dot = 0f32;
+                    for ((dy, x), w) in dy.iter().zip(x).zip(w) {
+                        dot += dy * w * x * r;
+                    }
+                    let mean = dot / dim as f32;
+                    for (((dx, dy), x), w) in dx.iter_mut().zip(dy).zip(x).zip(w) {
+                        let xhat = x * r;
+                        *dx += r * (dy * w - xhat * mean);
+                    }
+                    for ((a, dy), x) in acc.iter_mut().zip(dy).zip(x) {
+                        *a += dy * x * r;
+                    }
+                }
+                acc
+            },
+        )
+        .reduce_with(add_vecs);
+    if let (Some(dw), Some(partial)) = (dw, partial) {
+        for (d, p) in dw.iter_mut().zip(partial) {
+            *d += p;
+        }
+    }
+}
+
+fn add_vecs(mut a: Vec<f32>, b: Vec<f32>) -> Vec<f32> {
+    for (a, b) in a.iter_mut().zip(b) {
+        *a += b;
+    }
+    a
+}
+
+fn sigmoid(x: f32) -> f32 {
+    1.0 / (1.0 + (-x).exp())
+}
+
+/// `out = silu(gate) * up`, elementwise.
+pub(crate) fn swiglu(gate: &[f32], up: &[f32], out: &mut [f32]) {
+    out.par_chunks_mut(4096)
+        .zip(gate.par_chunks(4096))
+        .zip(up.par_chunks(4096))
+        .for_each(|((o, g), u)| {
+            for ((o, g), u) in o.iter_mut().zip(g).zip(u) {
+                *o = g * sigmoid(*g) * u;
+            }
+        });
+}
+
+/// Backward of [`swiglu`]: overwrites `gate` with `∂/∂gate` and `up` with `∂/∂up`.
+pub(crate) fn swiglu_backward(d_out: &[f32], gate: &mut [f32], up: &mut [f32]) {
+    gate.par_chunks_mut(4096)
+        .zip(up.par_chunks_mut(4096))
+        .zip(d_out.par_chunks(4096))
+        .for_each(|((g, u), d)| {
+            for ((g, u), d) in g.iter_mut().zip(u.iter_mut()).zip(d) {
+                let s = sigmoid(*g);
+                let silu = *g * s;
+                let dg = d * *u * s * (1.0 + *g * (1.0 - s));
+                *u = d * silu;
+                *g = dg;
+            }
+        });
+}
+
+/// Rotary embedding tables for positions `0..len`: `cos[p * half + i]`, `sin[...]`.
+pub(crate) struct RopeTable {
+    cos: Vec<f32>,
+    sin: Vec<f32>,
+    half: usize,
+}
+
+impl RopeTable {
+    pub(crate) fn new(inv_freq: &[f32], len: usize) -> Self {
+        let half = inv_freq.len();
+        let mut cos = Vec::with_capacity(len * half);
+        let mut sin = Vec::with_capacity(len * half);
+        for p in 0..len {
+            for &f in inv_freq {
+                let angle = p as f32 * f;
+                cos.push(angle.cos());
+                sin.push(angle.sin());
+            }
+        }
+        Self { cos, sin, half }
+    }
+
+    /// Rotates every head of every row of `x` (rows of `heads * 2 * half`) in place, row `r`
+    /// at position `positions[r]`; `inverse` applies the transposed rotation (the backward).
+    pub(crate) fn rotate(&self, x: &mut [f32], positions: &[u32], inverse: bool) {
+        let half = self.half;
+        let width = x.len() / positions.len().max(1);
+        x.par_chunks_mut(width)
+            .zip(positions.par_iter())
+            .for_each(|(row, &p)| {
+                let cos = &self.cos[p as usize * half..][..half];
+                let sin = &self.sin[p as usize * half..][..half];
+                for head in row.chunks_mut(2 * half) {
+                    let (x1, x2) = head.split_at_mut(half);
+                    for i in 0..half {
+                        let (a, b) = (x1[i], x2[i]);
+                        let s = if inverse { -sin[i] } else { sin[i] };
+                        x1[i] = a * cos[i] - b * s;
+                        x2[i] = b * cos[i] + a * s;
+                    }
+                }
+            });
+    }
+}
+
+/// Adds `bias` to every row of `y`.
+pub(crate) fn add_bias(y: &mut [f32], bias: &[f32]) {
+    y.par_chunks_mut(bias.len()).for_each(|row| {
+        for (y, b) in row.iter_mut().zip(bias) {
+            *y += b;
+        }
+    });
+}
+
+/// `db += Σ_rows dy`.
+pub(crate) fn bias_backward(dy: &[f32], db: &mut [f32]) {
+    let dim = db.len();
+    let sum = dy
+        .par_chunks(dim * ROW_BLOCK)
+        .fold(
+            || vec![0f32; dim],
+            |mut acc, rows| {
+                for row in rows.chunks(dim) {
+                    for (a, v) in acc.iter_mut().zip(row) {
+                        *a += v;
+                    }
+                }
+                acc
+            },
+        )
+        .reduce_with(add_vecs);
+    if let Some(sum) = sum {
+        for (d, s) in db.iter_mut().zip(sum) {
+            *d += s;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Central finite difference of `f` at `x` in coordinate `i`.
+    fn numeric(f: &dyn Fn(&[f32]) -> f32, x: &[f32], i: usize) -> f32 {
+        let h = 1e-2;
+        let mut a = x.to_vec();
+        let mut b = x.to_vec();
+        a[i] += h;
+        b[i] -= h;
+        (f(&a) - f(&b)) / (2.0 * h)
+    }
+
+    #[test]
+    fn rms_norm_backward_matches_finite_differences() {
+        let dim = 6;
+        let x: Vec<f32> = (0..2 * dim).map(|i| (i as f32 * 0.37).sin()).collect();
+        let w: Vec<f32> = (0..dim).map(|i| 0.5 + i as f32 * 0.1).collect();
+        let dy: Vec<f32> = (0..2 * dim).map(|i| (i as f32 * 0.91).cos()).collect();
+        let loss = |x: &[f32]| {
+            let mut out = vec![0.0; x.len()];
+            let mut rstd = vec![0.0; 2];
+            rms_norm(x, &w, 1e-5, &mut out, &mut rstd);
+            out.iter().zip(&dy).map(|(o, d)| o * d).sum::<f32>()
+        };
+        let mut out = vec![0.0; x.len()];
+        let mut rstd = vec![0.0; 2];
+        rms_norm(&x, &w, 1e-5, &mut out, &mut rstd);
+        let mut dx = vec![0.0; x.len()];
+        let mut dw = vec![0.0; dim];
+        rms_norm_backward(&dy, &x, &w, &rstd, &mut dx, Some(&mut dw));
+        for (i, d) in dx.iter().enumerate() {
+            assert!((d - numeric(&loss, &x, i)).abs() < 1e-3, "dx[{i}]");
+        }
+        let want_dw: Vec<f32> = (0..dim)
+            .map(|j| {
+                (0..2)
+                    .map(|r| dy[r * dim + j] * x[r * dim + j] * rstd[r])
+                    .sum()
+            })
+            .collect();
+        for (a, b) in dw.iter().zip(&want_dw) {
+            assert!((a - b).abs() < 1e-5);
+        }
+    }
+
+    #[test]
+    fn swiglu_backward_matches_finite_differences() {
+        let g: Vec<f32> = (0..8).map(|i| i as f32 * 0.6 - 2.0).collect();
+        let u: Vec<f32> = (0..8).map(|i| (i as f32).cos()).collect();
+        let d: Vec<f32> = (0..8).map(|i| 1.0 + i as f32 * 0.1).collect();
+        let loss_g = |g: &[f32]| {
+            let mut o = vec![0.0; 8];
+            swiglu(g, &u, &mut o);
+            o.iter().zip(&d).map(|(o, d)| o * d).sum::<f32>()
+        };
+        let (mut dg, mut du) = (g.clone(), u.clone());
+        swiglu_backward(&d, &mut dg, &mut du);
+        for i in 0..8 {
+            assert!((dg[i] - numeric(&loss_g, &g, i)).abs() < 1e-3, "dgate[{i}]");
+            assert!(
+                (du[i] - d[i] * g[i] * sigmoid(g[i])).abs() < 1e-6,
+                "dup[{i}]"
+            );
+        }
+    }
+
+    #[test]
+    fn inverse_rotation_undoes_the_rotation() {
+        let table = RopeTable::new(&[1.0, 0.1], 5);
+        let x: Vec<f32> = (0..24).map(|i| i as f32 - 7.0).collect();
+        let mut y = x.clone();
+        table.rotate(&mut y, &[0, 3, 4], false);
+        assert_ne!(x, y);
+        table.rotate(&mut y, &[0, 3, 4], true);
+        for (a, b) in x.iter().zip(&y) {
+            assert!((a - b).abs() < 1e-4);
+        }
+    }
+}
