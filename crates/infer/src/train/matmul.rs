@@ -243,16 +243,42 @@ mod tests {
         out
     }
 
-    #[test]
-    fn strided_and_transposed_products_match_the_definition() {
-        let a: Vec<f32> = (0..24).map(|i| i as f32 * 0.5 - 3.0).collect();
-        let b: Vec<f32> = (0..30).map(|i| (i % 7) as f32 - 2.0).collect();
-        // a: 3x4 inside a 3x8 matrix at column 2; b^T: b is 5x6, use its 4x... take 5 rows x 4.
-        let av = MatRef::strided(&a, 2, 3, 4, 8, 1);
-        let bv = MatRef::strided(&b, 1, 5, 4, 6, 1).t();
-        let mut c = vec![1.0f32; 3 * 5];
-        matmul(MatMut::rows(&mut c, 3, 5), av, bv, 2.0, true, Threads::All);
-        let want: Vec<f32> = naive(av, bv).iter().map(|v| 1.0 + 2.0 * v).collect();
-        assert_eq!(c, want);
+    proptest::proptest! {
+        #[test]
+        fn strided_and_transposed_products_match_the_definition(
+            (m, k, n) in (1usize..9, 0usize..9, 1usize..9),
+            (ta, tb, accumulate, all) in (proptest::bool::ANY, proptest::bool::ANY, proptest::bool::ANY, proptest::bool::ANY),
+            pad in 0usize..3,
+            scale in -2.0f32..2.0,
+        ) {
+            // Each operand sits `pad` values into a buffer with `pad` spare columns per row,
+            // stored transposed when asked.
+            let make = |rows: usize, cols: usize, t: bool, salt: f32| {
+                let (r, c) = if t { (cols, rows) } else { (rows, cols) };
+                let rs = c + pad;
+                let data: Vec<f32> = (0..pad + r * rs + 1)
+                    .map(|i| ((i as f32 + salt) * 0.37).sin())
+                    .collect();
+                (data, rs)
+            };
+            let (a_data, a_rs) = make(m, k, ta, 0.5);
+            let (b_data, b_rs) = make(k, n, tb, 1.5);
+            fn view(data: &[f32], pad: usize, rs: usize, rows: usize, cols: usize, t: bool) -> MatRef<'_> {
+                if t {
+                    MatRef::strided(data, pad, cols, rows, rs, 1).t()
+                } else {
+                    MatRef::strided(data, pad, rows, cols, rs, 1)
+                }
+            }
+            let av = view(&a_data, pad, a_rs, m, k, ta);
+            let bv = view(&b_data, pad, b_rs, k, n, tb);
+            let mut c = vec![1.0f32; m * n];
+            let threads = if all { Threads::All } else { Threads::One };
+            matmul(MatMut::rows(&mut c, m, n), av, bv, scale, accumulate, threads);
+            let base = if accumulate { 1.0 } else { 0.0 };
+            for (got, want) in c.iter().zip(naive(av, bv)) {
+                proptest::prop_assert!((got - (base + scale * want)).abs() < 1e-4);
+            }
+        }
     }
 }
