@@ -75,7 +75,7 @@ const DOWN: usize = 6;
 /// The model's fixed shapes for one step.
 pub(crate) struct Model<'a> {
     pub(crate) config: &'a ArchConfig,
-    pub(crate) params: ModelT<&'a [f32]>,
+    pub(crate) params: &'a ModelT<&'a [f32]>,
     pub(crate) rope: &'a RopeTable,
 }
 
@@ -117,7 +117,7 @@ pub(crate) fn loss_and_grads(
     batch: &Batch,
 ) -> f64 {
     let config = model.config;
-    let p = &model.params;
+    let p = model.params;
     let (n, h) = (batch.rows(), config.hidden_size);
     let packing = Packing::new(&batch.lengths, config.num_attention_heads);
     let mut x = vec![0f32; n * h];

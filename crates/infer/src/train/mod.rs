@@ -16,7 +16,7 @@ mod tests;
 
 use std::collections::HashMap;
 
-use candle_core::{DType, Tensor};
+use candle_core::{DType, Device, Storage, Tensor};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -27,7 +27,7 @@ use adamw::AdamW;
 use backprop::{Adapters, Batch, Model};
 use kernels::RopeTable;
 pub use lora::{LoraAdapters, LoraConfig, LORA_MODULES};
-use params::Layout;
+use params::{Layout, ModelT};
 pub use schedule::cosine_with_warmup;
 
 /// One training example: the model learns to produce `completion` after `prompt`.
@@ -104,9 +104,10 @@ pub fn train_sft(
         &mut values,
         on_step,
         |values, grads, batch| {
+            let params = layout.view(&arch, values);
             let model = Model {
                 config: &arch,
-                params: layout.view(&arch, values),
+                params: &params,
                 rope: &rope,
             };
             let mut grads = layout.view_mut(&arch, grads);
@@ -149,8 +150,19 @@ pub fn train_lora(
 ) -> Result<(LoraAdapters, Vec<StepReport>)> {
     check(model, examples, config)?;
     let arch = model.config().clone();
-    let layout = Layout::new(&arch);
-    let base = read_weights(model, layout.len())?;
+    let tensors = host_f32(model)?;
+    let guards: Vec<_> = tensors.iter().map(Tensor::storage_and_layout).collect();
+    let slices = guards
+        .iter()
+        .zip(&tensors)
+        .map(|((storage, layout), t)| match &**storage {
+            Storage::Cpu(cpu) => {
+                Ok(&cpu.as_slice::<f32>()?[layout.start_offset()..][..t.elem_count()])
+            }
+            _ => Err(InferError::Invalid("host tensors are on the CPU".into())),
+        })
+        .collect::<Result<Vec<&[f32]>>>()?;
+    let params = ModelT::assemble(&arch, slices.into_iter());
     let rope = rope_table(model, examples);
     let mut adapters = LoraAdapters::new(&arch, lora, config.seed)?;
     let mut values = std::mem::take(&mut adapters.values);
@@ -164,7 +176,7 @@ pub fn train_lora(
         |values, grads, batch| {
             let model = Model {
                 config: &arch,
-                params: layout.view(&arch, &base),
+                params: &params,
                 rope: &rope,
             };
             let mut adapters = Adapters {
@@ -228,6 +240,20 @@ fn optimize(
         reports.push(report);
     }
     Ok(reports)
+}
+
+/// Every weight of `model` as a contiguous f32 tensor on the CPU, in [`crate::tensor_specs`]
+/// order: the model's own buffers when they already are (no copy).
+fn host_f32(model: &CausalLm) -> Result<Vec<Tensor>> {
+    model
+        .named_tensors()
+        .into_iter()
+        .map(|(_, t)| {
+            Ok(t.to_device(&Device::Cpu)?
+                .to_dtype(DType::F32)?
+                .contiguous()?)
+        })
+        .collect()
 }
 
 /// Every weight of `model` in f32, in [`crate::tensor_specs`] order.

@@ -35,7 +35,7 @@ pub(crate) struct ModelT<S> {
 
 impl<S> ModelT<S> {
     /// Takes one item per tensor of [`tensor_specs`], in that order.
-    fn assemble(config: &ArchConfig, mut items: impl Iterator<Item = S>) -> Self {
+    pub(crate) fn assemble(config: &ArchConfig, mut items: impl Iterator<Item = S>) -> Self {
         let mut take = || items.next().expect("one item per tensor spec");
         let embed = take();
         let layers = (0..config.num_hidden_layers)

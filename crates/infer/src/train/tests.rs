@@ -104,7 +104,7 @@ fn cpu_grads(model: &CausalLm, batch: &[&SftExample]) -> (f64, Vec<f32>, Layout)
     );
     let m = Model {
         config: &arch,
-        params: layout.view(&arch, &values),
+        params: &layout.view(&arch, &values),
         rope: &rope,
     };
     let loss = backprop::loss_and_grads(
@@ -244,7 +244,7 @@ fn lora_with_its_adapters_merged_equals_the_adapted_model() {
         let rope = rope_table(&model, &examples);
         let m = Model {
             config: &arch,
-            params: layout.view(&arch, &base),
+            params: &layout.view(&arch, &base),
             rope: &rope,
         };
         let mut views = Adapters {
@@ -307,7 +307,7 @@ fn lora_gradients_are_the_full_gradient_through_the_factors() {
     let rope = rope_table(&model, &examples);
     let m = Model {
         config: &arch,
-        params: layout.view(&arch, &base),
+        params: &layout.view(&arch, &base),
         rope: &rope,
     };
     let mut g_lora = vec![0f32; adapters.values.len()];
