@@ -654,13 +654,14 @@ fn lm_head_loss(
             .par_chunks_mut(vocab)
             .zip(block.par_iter())
             .map(|(z, &(_, target))| {
+                // Exponentials in f32 (each is at most 1), their sum in f64.
                 let max = z.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-                let sum: f64 = z.iter().map(|&v| ((v - max) as f64).exp()).sum();
-                let lse = max as f64 + sum.ln();
-                let loss = lse - z[target as usize] as f64;
+                let sum: f64 = z.iter().map(|&v| (v - max).exp() as f64).sum();
+                let log_sum = sum.ln() as f32;
+                let loss = (max - z[target as usize]) as f64 + sum.ln();
                 if want_grad {
                     for v in z.iter_mut() {
-                        *v = ((*v as f64 - lse).exp() as f32) / count;
+                        *v = (*v - max - log_sum).exp() / count;
                     }
                     z[target as usize] -= 1.0 / count;
                 }
