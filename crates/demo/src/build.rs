@@ -58,7 +58,6 @@ pub fn build_models_with(
     progress: &mut dyn FnMut(&str),
 ) -> Result<DemoModels> {
     recipe.check()?;
-    crate::allocator::keep_freed_buffers();
     std::fs::create_dir_all(out_dir).map_err(|e| DemoError::io(out_dir, e))?;
     let models = DemoModels {
         base: out_dir.join("base"),

@@ -15,7 +15,6 @@
 //! # Ok::<(), cycleqd_demo::DemoError>(())
 //! ```
 
-mod allocator;
 mod build;
 mod corpus;
 mod error;

@@ -3,6 +3,7 @@
 //! sequences does the work; on other devices candle's autograd.
 
 mod adamw;
+mod allocator;
 mod attention;
 mod autograd;
 mod backprop;
@@ -94,6 +95,7 @@ pub fn train_sft(
         return train_sft_autograd(model, examples, config, on_step);
     }
     check(model, examples, config)?;
+    allocator::keep_freed_buffers();
     let arch = model.config().clone();
     let layout = Layout::new(&arch);
     let mut values = read_weights(model, layout.len())?;
@@ -136,6 +138,7 @@ pub fn train_sft_autograd(
     on_step: impl FnMut(&StepReport),
 ) -> Result<Vec<StepReport>> {
     check(model, examples, config)?;
+    allocator::keep_freed_buffers();
     autograd::train_sft(model, examples, config, on_step)
 }
 
@@ -149,6 +152,7 @@ pub fn train_lora(
     on_step: impl FnMut(&StepReport),
 ) -> Result<(LoraAdapters, Vec<StepReport>)> {
     check(model, examples, config)?;
+    allocator::keep_freed_buffers();
     let arch = model.config().clone();
     let tensors = host_f32(model)?;
     let guards: Vec<_> = tensors.iter().map(Tensor::storage_and_layout).collect();
