@@ -63,7 +63,7 @@ pub(crate) struct Adapters<'a, 'g> {
     pub(crate) scale: f32,
 }
 
-/// Indices into the adapters of a layer, in `LORA_MODULES` order.
+// Indices into the adapters of a layer, in `LORA_MODULES` order.
 const Q: usize = 0;
 const K: usize = 1;
 const V: usize = 2;
@@ -72,7 +72,7 @@ const GATE: usize = 4;
 const UP: usize = 5;
 const DOWN: usize = 6;
 
-/// The model's fixed shapes for one step.
+/// The model a step runs: its architecture, weights and rotary tables.
 pub(crate) struct Model<'a> {
     pub(crate) config: &'a ArchConfig,
     pub(crate) params: &'a ModelT<&'a [f32]>,
