@@ -1,11 +1,9 @@
-//! Batched generation: each prompt is prefilled on its own (no padding, so its first token is
-//! exactly the unbatched one), then all rows decode together, left-aligned in one key/value
-//! cache with padded slots masked out; finished rows leave the batch.
-
-use candle_core::Tensor;
+//! Batched generation: prompts are prefilled so that each row computes what it would alone, then
+//! all rows decode together, right-aligned in one key/value cache behind left padding that
+//! attention never sees; finished rows leave the batch.
 
 use crate::error::{InferError, Result};
-use crate::model::{CausalLm, SlotLayout};
+use crate::model::{CausalLm, KvCache, SlotLayout};
 use crate::sampling::{Sampler, Sampling};
 use crate::tokenizer::TextTokenizer;
 
@@ -116,21 +114,14 @@ fn generate_chunk(
         .collect();
     if config.max_new_tokens > 0 {
         let mut cache = model.new_cache(prompts.len(), longest + config.max_new_tokens)?;
-        for (i, prompt) in prompts.iter().enumerate() {
-            let mut single = model.new_cache(1, prompt.len())?;
-            let ids = model.token_tensor(std::slice::from_ref(prompt))?;
-            let layout = SlotLayout {
-                starts: vec![0],
-                past: 0,
-                t: prompt.len(),
-            };
-            let hidden = model.forward(&ids, &layout, Some(&mut single), false)?;
-            let logits = model
-                .logits(&hidden.narrow(1, prompt.len() - 1, 1)?)?
-                .flatten_all()?
-                .to_vec1::<f32>()?;
-            cache.place_row(i, rows[i].start, &single.filled()?)?;
-            push_token(&mut rows[i], &logits, config, eos_ids, tokenizer)?;
+        if cache.is_host() {
+            prefill_groups(
+                model, prompts, &mut rows, &mut cache, config, eos_ids, tokenizer,
+            )?;
+        } else {
+            prefill_one_by_one(
+                model, prompts, &mut rows, &mut cache, config, eos_ids, tokenizer,
+            )?;
         }
         cache.set_len(longest);
         decode(model, &mut rows, &mut cache, config, eos_ids, tokenizer)?;
@@ -138,11 +129,92 @@ fn generate_chunk(
     rows.into_iter().map(|row| finish(row, tokenizer)).collect()
 }
 
+/// Prompt tokens prefilled together in one pass, at most: bounds the activations of a pass.
+const PREFILL_TOKENS: usize = 4096;
+
+/// Prefills consecutive prompts together, left-padded to the longest of each group, straight
+/// into their rows of a host cache. The host attention skips padding slots rather than masking
+/// them, so each row computes what it would alone.
+fn prefill_groups(
+    model: &CausalLm,
+    prompts: &[Vec<u32>],
+    rows: &mut [Row],
+    cache: &mut KvCache,
+    config: &GenerationConfig,
+    eos_ids: &[u32],
+    tokenizer: Option<&TextTokenizer>,
+) -> Result<()> {
+    let longest = prompts.iter().map(Vec::len).max().unwrap_or(0);
+    let mut first = 0;
+    while first < prompts.len() {
+        let mut end = first + 1;
+        let mut t = prompts[first].len();
+        while end < prompts.len() && (end + 1 - first) * t.max(prompts[end].len()) <= PREFILL_TOKENS
+        {
+            t = t.max(prompts[end].len());
+            end += 1;
+        }
+        let ids: Vec<Vec<u32>> = prompts[first..end]
+            .iter()
+            .map(|p| {
+                let mut padded = vec![0; t - p.len()];
+                padded.extend_from_slice(p);
+                padded
+            })
+            .collect();
+        let layout = SlotLayout {
+            starts: rows[first..end].iter().map(|r| r.start).collect(),
+            past: longest - t,
+            t,
+        };
+        cache.set_rows(first..end)?;
+        let hidden = model.forward(&model.token_tensor(&ids)?, &layout, Some(cache), false)?;
+        let logits = model
+            .inference_logits(&hidden.narrow(1, t - 1, 1)?.squeeze(1)?)?
+            .to_vec2::<f32>()?;
+        for (row, logits) in rows[first..end].iter_mut().zip(&logits) {
+            push_token(row, logits, config, eos_ids, tokenizer)?;
+        }
+        first = end;
+    }
+    cache.set_rows(0..prompts.len())
+}
+
+/// Prefills each prompt alone (no padding, so its first token is exactly the unbatched one)
+/// and copies its keys and values into its row of a tensor cache.
+fn prefill_one_by_one(
+    model: &CausalLm,
+    prompts: &[Vec<u32>],
+    rows: &mut [Row],
+    cache: &mut KvCache,
+    config: &GenerationConfig,
+    eos_ids: &[u32],
+    tokenizer: Option<&TextTokenizer>,
+) -> Result<()> {
+    for (i, prompt) in prompts.iter().enumerate() {
+        let mut single = model.new_cache(1, prompt.len())?;
+        let ids = model.token_tensor(std::slice::from_ref(prompt))?;
+        let layout = SlotLayout {
+            starts: vec![0],
+            past: 0,
+            t: prompt.len(),
+        };
+        let hidden = model.forward(&ids, &layout, Some(&mut single), false)?;
+        let logits = model
+            .inference_logits(&hidden.narrow(1, prompt.len() - 1, 1)?)?
+            .flatten_all()?
+            .to_vec1::<f32>()?;
+        cache.place_row(i, rows[i].start, &single)?;
+        push_token(&mut rows[i], &logits, config, eos_ids, tokenizer)?;
+    }
+    Ok(())
+}
+
 /// Decodes all unfinished rows one token per step until every row has stopped.
 fn decode(
     model: &CausalLm,
     rows: &mut [Row],
-    cache: &mut crate::model::KvCache,
+    cache: &mut KvCache,
     config: &GenerationConfig,
     eos_ids: &[u32],
     tokenizer: Option<&TextTokenizer>,
@@ -159,13 +231,13 @@ fn decode(
             return Ok(());
         }
         if active.len() < in_cache.len() {
-            let keep: Vec<u32> = in_cache
+            let keep: Vec<usize> = in_cache
                 .iter()
                 .enumerate()
                 .filter(|(_, r)| rows[**r].stop.is_none())
-                .map(|(pos, _)| pos as u32)
+                .map(|(pos, _)| pos)
                 .collect();
-            cache.keep_rows(&Tensor::new(keep.as_slice(), model.device())?)?;
+            cache.keep_rows(&keep, model.device())?;
             in_cache = active.clone();
         }
         let last: Vec<Vec<u32>> = active
@@ -178,7 +250,9 @@ fn decode(
             t: 1,
         };
         let hidden = model.forward(&model.token_tensor(&last)?, &layout, Some(cache), false)?;
-        let logits = model.logits(&hidden.squeeze(1)?)?.to_vec2::<f32>()?;
+        let logits = model
+            .inference_logits(&hidden.squeeze(1)?)?
+            .to_vec2::<f32>()?;
         for (&r, logits) in active.iter().zip(&logits) {
             push_token(&mut rows[r], logits, config, eos_ids, tokenizer)?;
         }

@@ -1,0 +1,105 @@
+//! Kernels for f32 inference on the CPU where candle's generic ones lose time: projections
+//! through gemm in the operand order it packs cheaply, and the SwiGLU product in one pass.
+
+use candle_core::{Storage, Tensor};
+use gemm::{gemm, Parallelism};
+
+use crate::error::{InferError, Result};
+
+/// Whether `t` is served by these kernels.
+pub(crate) fn serves(t: &Tensor) -> bool {
+    t.device().is_cpu() && t.dtype() == candle_core::DType::F32
+}
+
+/// Runs `f` on the elements of `t` (made contiguous), which must be f32 on the CPU.
+pub(crate) fn with_slice<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> R) -> Result<R> {
+    let t = t.contiguous()?;
+    let (storage, layout) = t.storage_and_layout();
+    let Storage::Cpu(cpu) = &*storage else {
+        return Err(InferError::Invalid(
+            "host kernels need tensors on the CPU".into(),
+        ));
+    };
+    let all = cpu.as_slice::<f32>()?;
+    let from = layout.start_offset();
+    Ok(f(&all[from..from + t.elem_count()]))
+}
+
+/// `x W^T` for `x` `(m, k)` and `W` `(n, k)`, both row-major.
+///
+/// Candle hands gemm `W^T` as the right operand of a row-major product, which gemm turns into
+/// a left operand that it packs element by element (the weight is strided along the output
+/// axis). Asking for the transposed product `(x W^T)^T` in column-major order keeps `x` on the
+/// left and reads `W` along its rows: 1.5-2.4x faster for decode-sized `m` on an AVX-512 Zen4.
+pub(crate) fn linear(x: &Tensor, w: &Tensor) -> Result<Tensor> {
+    let (m, k) = x.dims2()?;
+    let n = w.dim(0)?;
+    if w.dims2()? != (n, k) {
+        return Err(InferError::Invalid(format!(
+            "cannot multiply {:?} by the transpose of {:?}",
+            x.dims(),
+            w.dims()
+        )));
+    }
+    let mut out_t = vec![0f32; m * n];
+    let threads = rayon::current_num_threads();
+    let parallelism = if threads > 1 {
+        Parallelism::Rayon(threads)
+    } else {
+        Parallelism::None
+    };
+    with_slice(x, |x| {
+        with_slice(w, |w| {
+            // SAFETY: `out_t` holds m * n elements, `x` m * k and `w` n * k, and the strides
+            // below stay inside them: out_t(i, j) = out_t[i + j * m], x(i, l) = x[i * k + l],
+            // W^T(l, j) = w[l + j * k].
+            unsafe {
+                gemm(
+                    m,
+                    n,
+                    k,
+                    out_t.as_mut_ptr(),
+                    m as isize,
+                    1,
+                    false,
+                    x.as_ptr(),
+                    1,
+                    k as isize,
+                    w.as_ptr(),
+                    k as isize,
+                    1,
+                    0.0,
+                    1.0,
+                    false,
+                    false,
+                    false,
+                    parallelism,
+                );
+            }
+        })
+    })??;
+    Ok(Tensor::from_vec(out_t, (n, m), x.device())?
+        .t()?
+        .contiguous()?)
+}
+
+/// `silu(gate) * up`, elementwise, in one pass on the calling thread: for decode-sized inputs
+/// candle's two parallel passes spend longer handing work to its thread pool than computing.
+pub(crate) fn silu_mul(gate: &Tensor, up: &Tensor) -> Result<Tensor> {
+    if gate.dims() != up.dims() {
+        return Err(InferError::Invalid(format!(
+            "SwiGLU of {:?} and {:?}",
+            gate.dims(),
+            up.dims()
+        )));
+    }
+    let out = with_slice(gate, |g| {
+        with_slice(up, |u| {
+            g.iter()
+                .zip(u)
+                .map(|(&g, &u)| g / (1.0 + (-g).exp()) * u)
+                .collect::<Vec<f32>>()
+        })
+    })??;
+    Ok(Tensor::from_vec(out, gate.dims(), gate.device())?)
+}
