@@ -132,9 +132,11 @@ fn generate_chunk(
 /// Prompt tokens prefilled together in one pass, at most: bounds the activations of a pass.
 const PREFILL_TOKENS: usize = 4096;
 
-/// Prefills consecutive prompts together, left-padded to the longest of each group, straight
-/// into their rows of a host cache. The host attention skips padding slots rather than masking
-/// them, so each row computes what it would alone.
+/// Prefills the prompts straight into their rows of a host cache: the token prefix they all
+/// share once (every task prompt starts with the same system prompt and instructions), copied
+/// into every row, then the rest in groups of consecutive prompts, left-padded to the longest
+/// of the group. The host attention skips padding slots rather than masking them, so each row
+/// computes what it would alone.
 fn prefill_groups(
     model: &CausalLm,
     prompts: &[Vec<u32>],
@@ -145,32 +147,48 @@ fn prefill_groups(
     tokenizer: Option<&TextTokenizer>,
 ) -> Result<()> {
     let longest = prompts.iter().map(Vec::len).max().unwrap_or(0);
+    let starts: Vec<usize> = rows.iter().map(|r| r.start).collect();
+    let shared = shared_prefix(prompts);
+    if shared > 0 {
+        cache.set_rows(0..1)?;
+        let layout = SlotLayout {
+            starts: vec![starts[0]],
+            past: starts[0],
+            t: shared,
+        };
+        let ids = model.token_tensor(&[prompts[0][..shared].to_vec()])?;
+        model.forward(&ids, &layout, Some(cache), false)?;
+        cache.share_prefix(&starts, shared)?;
+    }
     let mut first = 0;
     while first < prompts.len() {
         let mut end = first + 1;
         let mut t = prompts[first].len();
-        while end < prompts.len() && (end + 1 - first) * t.max(prompts[end].len()) <= PREFILL_TOKENS
+        while end < prompts.len()
+            && (end + 1 - first) * (t.max(prompts[end].len()) - shared) <= PREFILL_TOKENS
         {
             t = t.max(prompts[end].len());
             end += 1;
         }
-        let ids: Vec<Vec<u32>> = prompts[first..end]
-            .iter()
-            .map(|p| {
-                let mut padded = vec![0; t - p.len()];
-                padded.extend_from_slice(p);
-                padded
+        // Slots `past..longest` hold what the group's rows do not share (for rows shorter than
+        // the group's longest, some shared tokens again, or padding).
+        let past = longest - t + shared;
+        let ids: Vec<Vec<u32>> = (first..end)
+            .map(|i| {
+                (past..longest)
+                    .map(|slot| slot.checked_sub(starts[i]).map_or(0, |p| prompts[i][p]))
+                    .collect()
             })
             .collect();
         let layout = SlotLayout {
-            starts: rows[first..end].iter().map(|r| r.start).collect(),
-            past: longest - t,
-            t,
+            starts: starts[first..end].to_vec(),
+            past,
+            t: longest - past,
         };
         cache.set_rows(first..end)?;
         let hidden = model.forward(&model.token_tensor(&ids)?, &layout, Some(cache), false)?;
         let logits = model
-            .inference_logits(&hidden.narrow(1, t - 1, 1)?.squeeze(1)?)?
+            .inference_logits(&hidden.narrow(1, layout.t - 1, 1)?.squeeze(1)?)?
             .to_vec2::<f32>()?;
         for (row, logits) in rows[first..end].iter_mut().zip(&logits) {
             push_token(row, logits, config, eos_ids, tokenizer)?;
@@ -178,6 +196,21 @@ fn prefill_groups(
         first = end;
     }
     cache.set_rows(0..prompts.len())
+}
+
+/// How many leading tokens all prompts share, leaving each at least one of its own (whose
+/// logits give its first token); 0 for a single prompt, which gains nothing from sharing.
+fn shared_prefix(prompts: &[Vec<u32>]) -> usize {
+    let Some((first, rest)) = prompts.split_first() else {
+        return 0;
+    };
+    if rest.is_empty() {
+        return 0;
+    }
+    let shortest = prompts.iter().map(Vec::len).min().unwrap_or(0);
+    (0..shortest.saturating_sub(1))
+        .take_while(|&i| rest.iter().all(|p| p[i] == first[i]))
+        .count()
 }
 
 /// Prefills each prompt alone (no padding, so its first token is exactly the unbatched one)
@@ -314,6 +347,14 @@ fn finish(row: Row, tokenizer: Option<&TextTokenizer>) -> Result<Generation> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shared_prefix_leaves_every_prompt_a_token() {
+        assert_eq!(shared_prefix(&[vec![1, 2, 3], vec![1, 2, 4, 5]]), 2);
+        assert_eq!(shared_prefix(&[vec![1, 2], vec![1, 2, 3]]), 1);
+        assert_eq!(shared_prefix(&[vec![7, 2], vec![1, 2]]), 0);
+        assert_eq!(shared_prefix(&[vec![1, 2, 3]]), 0);
+    }
 
     #[test]
     fn earliest_stop_string_wins() {

@@ -207,6 +207,35 @@ impl KvCache {
         }
     }
 
+    /// Copies the `len` slots from `starts[0]` of buffer row 0 of a host cache into every other
+    /// buffer row `i` at `starts[i]`: a prompt prefix shared by the batch, computed once.
+    pub(crate) fn share_prefix(&mut self, starts: &[usize], len: usize) -> Result<()> {
+        let (heads, d, capacity) = (self.kv_heads, self.head_dim, self.capacity);
+        if starts.len() != self.buffer_rows || starts.iter().any(|&s| s + len > capacity) {
+            return Err(InferError::Invalid(format!(
+                "cannot share {len} slots among {} rows of {} from {starts:?}",
+                self.buffer_rows, capacity
+            )));
+        }
+        for layer in &mut self.layers {
+            let Store::Host { k, v } = &mut layer.store else {
+                return Err(InferError::Invalid(
+                    "only host caches share prefixes".into(),
+                ));
+            };
+            for buf in [k, v] {
+                for h in 0..heads {
+                    let from = (h * capacity + starts[0]) * d;
+                    for (row, &start) in starts.iter().enumerate().skip(1) {
+                        let to = ((row * heads + h) * capacity + start) * d;
+                        buf.copy_within(from..from + len * d, to);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Keeps only the batch rows at `positions`, in that order (drops finished sequences). A host
     /// cache only forgets the rows; tensor caches copy the kept rows, since their attention reads
     /// the batch as one tensor.
