@@ -3,6 +3,7 @@
 
 use candle_core::{Storage, Tensor};
 use gemm::{gemm, Parallelism};
+use rayon::prelude::*;
 
 use crate::error::{InferError, Result};
 
@@ -87,25 +88,30 @@ pub(crate) fn linear(x: &Tensor, w: &Tensor) -> Result<Tensor> {
 }
 
 /// `src` `(rows, cols)` row-major as `(cols, rows)` row-major, in tiles that stay in L1 (an
-/// element-by-element strided copy took a tenth of decode time for the LM head's output).
+/// element-by-element strided copy took a tenth of decode time for the LM head's output),
+/// bands of destination rows in parallel (the gemm threads are idle meanwhile).
 fn transpose(src: &[f32], rows: usize, cols: usize) -> Vec<f32> {
     const TILE: usize = 32;
     let mut dst = vec![0f32; rows * cols];
-    for r0 in (0..rows).step_by(TILE) {
-        for c0 in (0..cols).step_by(TILE) {
-            // Writes run along `dst` rows: they span the most memory, so they set the pace.
-            for c in c0..(c0 + TILE).min(cols) {
-                for r in r0..(r0 + TILE).min(rows) {
-                    dst[c * rows + r] = src[r * cols + c];
+    dst.par_chunks_mut(TILE * rows)
+        .enumerate()
+        .for_each(|(band, dst)| {
+            let c0 = band * TILE;
+            for r0 in (0..rows).step_by(TILE) {
+                // Writes run along `dst` rows: they span the most memory, so they set the pace.
+                for (c, dst_row) in (c0..).zip(dst.chunks_exact_mut(rows)) {
+                    for r in r0..(r0 + TILE).min(rows) {
+                        dst_row[r] = src[r * cols + c];
+                    }
                 }
             }
-        }
-    }
+        });
     dst
 }
 
-/// `silu(gate) * up`, elementwise, in one pass on the calling thread: for decode-sized inputs
-/// candle's two parallel passes spend longer handing work to its thread pool than computing.
+/// `silu(gate) * up`, elementwise, in one pass on rayon's threads: for decode-sized inputs
+/// candle's two passes on its own thread pool spent longer handing work over (its workers
+/// spin against rayon's on a busy machine) than computing.
 pub(crate) fn silu_mul(gate: &Tensor, up: &Tensor) -> Result<Tensor> {
     if gate.dims() != up.dims() {
         return Err(InferError::Invalid(format!(
@@ -116,8 +122,9 @@ pub(crate) fn silu_mul(gate: &Tensor, up: &Tensor) -> Result<Tensor> {
     }
     let out = with_slice(gate, |g| {
         with_slice(up, |u| {
-            g.iter()
+            g.par_iter()
                 .zip(u)
+                .with_min_len(1 << 14)
                 .map(|(&g, &u)| g / (1.0 + (-g).exp()) * u)
                 .collect::<Vec<f32>>()
         })
