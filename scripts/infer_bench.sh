@@ -1,18 +1,22 @@
 #!/usr/bin/env bash
 # Generation throughput of SmolLM2-135M-Instruct, cycleqd vs Transformers, side by side: the same
 # 64 prompts, batch 64, 128 new tokens, greedy, f32, on CPU with $THREADS threads (default 2).
+# $PROMPTS (default 64) takes the first prompts only and $BATCH (default 64) sets the batch size
+# of both, e.g. PROMPTS=4 BATCH=1 for single-stream decoding.
 # Needs transformers 5 + torch (CPU) from PyPI. Usage: bash scripts/infer_bench.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 eval "$(bash scripts/fetch-test-models.sh)"
 threads="${THREADS:-2}"
+n_prompts="${PROMPTS:-64}"
+batch="${BATCH:-64}"
 work="${CYCLEQD_BENCH_DIR:-${TMPDIR:-/tmp}/cycleqd-infer-bench}"
 mkdir -p "$work"
 cargo build --release -p cycleqd >&2
 bin="${CARGO_TARGET_DIR:-target}/release/cycleqd"
 model="$work/smollm2-135m"
 [ -f "$model/config.json" ] || "$bin" convert "$CYCLEQD_SMOLLM2_GGUF" "$model" >&2
-python3 - "$work/prompts.jsonl" <<'PY'
+python3 - "$work/prompts.jsonl" "$n_prompts" <<'PY'
 import json, sys
 topics = ["the ocean", "a small robot", "the history of Rome", "photosynthesis", "a rainy day",
           "prime numbers", "the moon landing", "a cup of coffee"]
@@ -20,14 +24,14 @@ starts = ["Write a short story about", "Explain to a child", "List three facts a
           "Describe in detail", "Here is an essay on", "My favourite thing about",
           "A poem about", "The most surprising thing about"]
 with open(sys.argv[1], "w") as f:
-    for i in range(64):
+    for i in range(int(sys.argv[2])):
         f.write(json.dumps({"prompt": f"{starts[i % 8]} {topics[(i // 8 + i) % 8]}" + ("." if i % 3 else ", in a few sentences:")}) + "\n")
 PY
-echo "machine: $(nproc) cores, $(lscpu | grep 'Model name' | sed 's/Model name: *//'), threads used: $threads"
+echo "machine: $(nproc) cores, $(lscpu | grep 'Model name' | sed 's/Model name: *//'), threads used: $threads, load: $(cut -d' ' -f1-3 /proc/loadavg)"
 ours=$(RAYON_NUM_THREADS="$threads" "$bin" generate "$model" --prompts "$work/prompts.jsonl" \
-  --batch-size 64 --max-new-tokens 128 --json 2>&1 >/dev/null | grep 'tokens/s')
+  --batch-size "$batch" --max-new-tokens 128 --json 2>&1 >/dev/null | grep 'tokens/s')
 echo "cycleqd:      $ours"
-theirs=$(python3 scripts/infer_bench.py "$model" "$work/prompts.jsonl" --batch-size 64 \
+theirs=$(python3 scripts/infer_bench.py "$model" "$work/prompts.jsonl" --batch-size "$batch" \
   --max-new-tokens 128 --threads "$threads")
 echo "transformers: $theirs"
 python3 - "$ours" "$theirs" <<'PY'

@@ -1,11 +1,9 @@
-//! Batched generation: each prompt is prefilled on its own (no padding, so its first token is
-//! exactly the unbatched one), then all rows decode together, left-aligned in one key/value
-//! cache with padded slots masked out; finished rows leave the batch.
-
-use candle_core::Tensor;
+//! Batched generation: prompts are prefilled so that each row computes what it would alone, then
+//! all rows decode together, right-aligned in one key/value cache behind left padding that
+//! attention never sees; finished rows leave the batch.
 
 use crate::error::{InferError, Result};
-use crate::model::{CausalLm, SlotLayout};
+use crate::model::{CausalLm, KvCache, SlotLayout};
 use crate::sampling::{Sampler, Sampling};
 use crate::tokenizer::TextTokenizer;
 
@@ -116,21 +114,14 @@ fn generate_chunk(
         .collect();
     if config.max_new_tokens > 0 {
         let mut cache = model.new_cache(prompts.len(), longest + config.max_new_tokens)?;
-        for (i, prompt) in prompts.iter().enumerate() {
-            let mut single = model.new_cache(1, prompt.len())?;
-            let ids = model.token_tensor(std::slice::from_ref(prompt))?;
-            let layout = SlotLayout {
-                starts: vec![0],
-                past: 0,
-                t: prompt.len(),
-            };
-            let hidden = model.forward(&ids, &layout, Some(&mut single), false)?;
-            let logits = model
-                .logits(&hidden.narrow(1, prompt.len() - 1, 1)?)?
-                .flatten_all()?
-                .to_vec1::<f32>()?;
-            cache.place_row(i, rows[i].start, &single.filled()?)?;
-            push_token(&mut rows[i], &logits, config, eos_ids, tokenizer)?;
+        if cache.is_host() {
+            prefill_groups(
+                model, prompts, &mut rows, &mut cache, config, eos_ids, tokenizer,
+            )?;
+        } else {
+            prefill_one_by_one(
+                model, prompts, &mut rows, &mut cache, config, eos_ids, tokenizer,
+            )?;
         }
         cache.set_len(longest);
         decode(model, &mut rows, &mut cache, config, eos_ids, tokenizer)?;
@@ -138,11 +129,125 @@ fn generate_chunk(
     rows.into_iter().map(|row| finish(row, tokenizer)).collect()
 }
 
+/// Prompt tokens prefilled together in one pass, at most: bounds the activations of a pass.
+const PREFILL_TOKENS: usize = 4096;
+
+/// Prefills the prompts straight into their rows of a host cache: the token prefix they all
+/// share once (every task prompt starts with the same system prompt and instructions), copied
+/// into every row, then the rest in groups of consecutive prompts, left-padded to the longest
+/// of the group. The host attention skips padding slots rather than masking them, so each row
+/// computes what it would alone.
+fn prefill_groups(
+    model: &CausalLm,
+    prompts: &[Vec<u32>],
+    rows: &mut [Row],
+    cache: &mut KvCache,
+    config: &GenerationConfig,
+    eos_ids: &[u32],
+    tokenizer: Option<&TextTokenizer>,
+) -> Result<()> {
+    let longest = prompts.iter().map(Vec::len).max().unwrap_or(0);
+    let starts: Vec<usize> = rows.iter().map(|r| r.start).collect();
+    let shared = shared_prefix(prompts);
+    if shared > 0 {
+        cache.set_rows(0..1)?;
+        let layout = SlotLayout {
+            starts: vec![starts[0]],
+            past: starts[0],
+            t: shared,
+        };
+        let ids = model.token_tensor(&[prompts[0][..shared].to_vec()])?;
+        model.forward(&ids, &layout, Some(cache), false)?;
+        cache.share_prefix(&starts, shared)?;
+    }
+    let mut first = 0;
+    while first < prompts.len() {
+        let mut end = first + 1;
+        let mut t = prompts[first].len();
+        while end < prompts.len()
+            && (end + 1 - first) * (t.max(prompts[end].len()) - shared) <= PREFILL_TOKENS
+        {
+            t = t.max(prompts[end].len());
+            end += 1;
+        }
+        // Slots `past..longest` hold what the group's rows do not share (for rows shorter than
+        // the group's longest, some shared tokens again, or padding).
+        let past = longest - t + shared;
+        let ids: Vec<Vec<u32>> = (first..end)
+            .map(|i| {
+                (past..longest)
+                    .map(|slot| slot.checked_sub(starts[i]).map_or(0, |p| prompts[i][p]))
+                    .collect()
+            })
+            .collect();
+        let layout = SlotLayout {
+            starts: starts[first..end].to_vec(),
+            past,
+            t: longest - past,
+        };
+        cache.set_rows(first..end)?;
+        let hidden = model.forward(&model.token_tensor(&ids)?, &layout, Some(cache), false)?;
+        let logits = model
+            .inference_logits(&hidden.narrow(1, layout.t - 1, 1)?.squeeze(1)?)?
+            .to_vec2::<f32>()?;
+        for (row, logits) in rows[first..end].iter_mut().zip(&logits) {
+            push_token(row, logits, config, eos_ids, tokenizer)?;
+        }
+        first = end;
+    }
+    cache.set_rows(0..prompts.len())
+}
+
+/// How many leading tokens all prompts share, leaving each at least one of its own (whose
+/// logits give its first token); 0 for a single prompt, which gains nothing from sharing.
+fn shared_prefix(prompts: &[Vec<u32>]) -> usize {
+    let Some((first, rest)) = prompts.split_first() else {
+        return 0;
+    };
+    if rest.is_empty() {
+        return 0;
+    }
+    let shortest = prompts.iter().map(Vec::len).min().unwrap_or(0);
+    (0..shortest.saturating_sub(1))
+        .take_while(|&i| rest.iter().all(|p| p[i] == first[i]))
+        .count()
+}
+
+/// Prefills each prompt alone (no padding, so its first token is exactly the unbatched one)
+/// and copies its keys and values into its row of a tensor cache.
+fn prefill_one_by_one(
+    model: &CausalLm,
+    prompts: &[Vec<u32>],
+    rows: &mut [Row],
+    cache: &mut KvCache,
+    config: &GenerationConfig,
+    eos_ids: &[u32],
+    tokenizer: Option<&TextTokenizer>,
+) -> Result<()> {
+    for (i, prompt) in prompts.iter().enumerate() {
+        let mut single = model.new_cache(1, prompt.len())?;
+        let ids = model.token_tensor(std::slice::from_ref(prompt))?;
+        let layout = SlotLayout {
+            starts: vec![0],
+            past: 0,
+            t: prompt.len(),
+        };
+        let hidden = model.forward(&ids, &layout, Some(&mut single), false)?;
+        let logits = model
+            .inference_logits(&hidden.narrow(1, prompt.len() - 1, 1)?)?
+            .flatten_all()?
+            .to_vec1::<f32>()?;
+        cache.place_row(i, rows[i].start, &single)?;
+        push_token(&mut rows[i], &logits, config, eos_ids, tokenizer)?;
+    }
+    Ok(())
+}
+
 /// Decodes all unfinished rows one token per step until every row has stopped.
 fn decode(
     model: &CausalLm,
     rows: &mut [Row],
-    cache: &mut crate::model::KvCache,
+    cache: &mut KvCache,
     config: &GenerationConfig,
     eos_ids: &[u32],
     tokenizer: Option<&TextTokenizer>,
@@ -159,13 +264,13 @@ fn decode(
             return Ok(());
         }
         if active.len() < in_cache.len() {
-            let keep: Vec<u32> = in_cache
+            let keep: Vec<usize> = in_cache
                 .iter()
                 .enumerate()
                 .filter(|(_, r)| rows[**r].stop.is_none())
-                .map(|(pos, _)| pos as u32)
+                .map(|(pos, _)| pos)
                 .collect();
-            cache.keep_rows(&Tensor::new(keep.as_slice(), model.device())?)?;
+            cache.keep_rows(&keep, model.device())?;
             in_cache = active.clone();
         }
         let last: Vec<Vec<u32>> = active
@@ -178,7 +283,9 @@ fn decode(
             t: 1,
         };
         let hidden = model.forward(&model.token_tensor(&last)?, &layout, Some(cache), false)?;
-        let logits = model.logits(&hidden.squeeze(1)?)?.to_vec2::<f32>()?;
+        let logits = model
+            .inference_logits(&hidden.squeeze(1)?)?
+            .to_vec2::<f32>()?;
         for (&r, logits) in active.iter().zip(&logits) {
             push_token(&mut rows[r], logits, config, eos_ids, tokenizer)?;
         }
@@ -240,6 +347,14 @@ fn finish(row: Row, tokenizer: Option<&TextTokenizer>) -> Result<Generation> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shared_prefix_leaves_every_prompt_a_token() {
+        assert_eq!(shared_prefix(&[vec![1, 2, 3], vec![1, 2, 4, 5]]), 2);
+        assert_eq!(shared_prefix(&[vec![1, 2], vec![1, 2, 3]]), 1);
+        assert_eq!(shared_prefix(&[vec![7, 2], vec![1, 2]]), 0);
+        assert_eq!(shared_prefix(&[vec![1, 2, 3]]), 0);
+    }
 
     #[test]
     fn earliest_stop_string_wins() {

@@ -76,7 +76,7 @@ fn score_batch(
     for (row, (context, continuation)) in batch.iter().enumerate() {
         let from = context.len() - 1;
         let h = hidden.get(row)?.narrow(0, from, continuation.len())?;
-        let logprobs = candle_nn::ops::log_softmax(&model.logits(&h)?, D::Minus1)?;
+        let logprobs = candle_nn::ops::log_softmax(&model.inference_logits(&h)?, D::Minus1)?;
         let targets = Tensor::new(continuation.as_slice(), model.device())?.unsqueeze(1)?;
         let picked = logprobs
             .gather(&targets, 1)?

@@ -4,19 +4,24 @@ use std::collections::HashMap;
 
 use candle_core::{DType, Tensor, D};
 
-use super::kv_cache::{KvCache, LayerCache};
+use super::kv_cache::{KvCache, LayerSlot};
 use super::mask::SlotLayout;
 use super::rope::{Rope, RopeTables};
 use super::weights::{LayerWeights, Linear, Weights};
+use super::{host, host_attention};
 use crate::config::ArchConfig;
 use crate::error::Result;
 
 /// What one forward pass shares across layers.
 pub(crate) struct Pass {
     rope: RopeTables,
+    layout: SlotLayout,
+    /// Empty when a host cache serves attention, which needs no masks.
     masks: HashMap<Option<usize>, Option<Tensor>>,
     /// Use composed ops that autograd can go through (training) instead of fused kernels.
     differentiable: bool,
+    /// Run projections and the MLP through the host kernels (f32 on the CPU, no autograd).
+    host: bool,
 }
 
 impl Pass {
@@ -26,6 +31,7 @@ impl Pass {
         layout: &SlotLayout,
         ids: &Tensor,
         differentiable: bool,
+        host_cache: bool,
         dtype: DType,
     ) -> Result<Self> {
         let device = ids.device();
@@ -38,14 +44,16 @@ impl Pass {
         )?;
         let mut masks = HashMap::new();
         for window in &config.sliding_windows {
-            if !masks.contains_key(window) {
+            if !host_cache && !masks.contains_key(window) {
                 masks.insert(*window, layout.mask(*window, device, dtype)?);
             }
         }
         Ok(Self {
             rope: tables,
+            layout: layout.clone(),
             masks,
             differentiable,
+            host: !differentiable && device.is_cpu() && dtype == DType::F32,
         })
     }
 }
@@ -59,11 +67,16 @@ fn matmul(a: &Tensor, b: &Tensor) -> Result<Tensor> {
     Ok(a.matmul(b)?)
 }
 
-fn linear(x: &Tensor, l: &Linear) -> Result<Tensor> {
+fn linear(x: &Tensor, l: &Linear, pass: &Pass) -> Result<Tensor> {
     let mut dims = x.dims().to_vec();
     let inp = dims.pop().unwrap_or(1);
     let rows = dims.iter().product::<usize>();
-    let y = matmul(&x.reshape((rows, inp))?, &l.weight.t()?)?;
+    let x = x.reshape((rows, inp))?;
+    let y = if pass.host {
+        host::linear(&x, &l.weight)?
+    } else {
+        matmul(&x, &l.weight.t()?)?
+    };
     let y = match &l.bias {
         Some(b) => y.broadcast_add(b)?,
         None => y,
@@ -105,12 +118,9 @@ pub(crate) fn decoder(
         .index_select(&ids.flatten_all()?, 0)?
         .reshape((b, t, config.hidden_size))?;
     for (l, layer) in weights.layers.iter().enumerate() {
-        let layer_cache = cache.as_deref_mut().map(|c| &mut c.layers[l]);
-        let mask = pass
-            .masks
-            .get(&config.sliding_windows[l])
-            .and_then(Option::as_ref);
-        x = decoder_layer(config, layer, &x, pass, mask, layer_cache)?;
+        let layer_cache = cache.as_deref_mut().map(|c| c.layer(l));
+        let window = config.sliding_windows[l];
+        x = decoder_layer(config, layer, &x, pass, window, layer_cache)?;
     }
     rms_norm(&x, &weights.norm, config.rms_norm_eps, pass.differentiable)
 }
@@ -120,16 +130,21 @@ fn decoder_layer(
     w: &LayerWeights,
     x: &Tensor,
     pass: &Pass,
-    mask: Option<&Tensor>,
-    cache: Option<&mut LayerCache>,
+    window: Option<usize>,
+    cache: Option<LayerSlot<'_>>,
 ) -> Result<Tensor> {
     let eps = config.rms_norm_eps;
     let h = rms_norm(x, &w.input_norm, eps, pass.differentiable)?;
-    let x = (x + attention(config, w, &h, pass, mask, cache)?)?;
+    let x = (x + attention(config, w, &h, pass, window, cache)?)?;
     let h = rms_norm(&x, &w.post_norm, eps, pass.differentiable)?;
-    let gate = linear(&h, &w.gate)?;
-    let up = linear(&h, &w.up)?;
-    let mlp = linear(&(gate.silu()? * up)?, &w.down)?;
+    let gate = linear(&h, &w.gate, pass)?;
+    let up = linear(&h, &w.up, pass)?;
+    let act = if pass.host {
+        host::silu_mul(&gate, &up)?
+    } else {
+        (gate.silu()? * up)?
+    };
+    let mlp = linear(&act, &w.down, pass)?;
     Ok((x + mlp)?)
 }
 
@@ -138,8 +153,8 @@ fn attention(
     w: &LayerWeights,
     x: &Tensor,
     pass: &Pass,
-    mask: Option<&Tensor>,
-    cache: Option<&mut LayerCache>,
+    window: Option<usize>,
+    cache: Option<LayerSlot<'_>>,
 ) -> Result<Tensor> {
     let (b, t, _) = x.dims3()?;
     let (heads, kv_heads, d) = (
@@ -150,19 +165,25 @@ fn attention(
     let split = |y: Tensor, n: usize| -> Result<Tensor> {
         Ok(y.reshape((b, t, n, d))?.transpose(1, 2)?.contiguous()?)
     };
-    let mut q = split(linear(x, &w.q)?, heads)?;
-    let mut k = split(linear(x, &w.k)?, kv_heads)?;
-    let v = split(linear(x, &w.v)?, kv_heads)?;
+    let mut q = split(linear(x, &w.q, pass)?, heads)?;
+    let mut k = split(linear(x, &w.k, pass)?, kv_heads)?;
+    let v = split(linear(x, &w.v, pass)?, kv_heads)?;
     if let (Some(qn), Some(kn)) = (&w.q_norm, &w.k_norm) {
         q = rms_norm(&q, qn, config.rms_norm_eps, pass.differentiable)?;
         k = rms_norm(&k, kn, config.rms_norm_eps, pass.differentiable)?;
     }
     let q = pass.rope.apply(&q, pass.differentiable)?;
     let k = pass.rope.apply(&k, pass.differentiable)?;
-    let (k, v) = match cache {
-        Some(cache) => cache.append(&k, &v)?,
+    let (k, v) = match cache.map(LayerSlot::host) {
+        Some(Ok(host)) => {
+            let out = host_attention::attend(&q, &k, &v, &pass.layout, window, host)?;
+            let out = out.transpose(1, 2)?.reshape((b, t, heads * d))?;
+            return linear(&out, &w.o, pass);
+        }
+        Some(Err(tensors)) => tensors.append(&k, &v)?,
         None => (k, v),
     };
+    let mask = pass.masks.get(&window).and_then(Option::as_ref);
     let total = k.dim(2)?;
     let group = heads / kv_heads;
     // Query heads sharing a key/value head are stacked along the query axis, so grouped-query
@@ -185,5 +206,5 @@ fn attention(
         .reshape((b, heads, t, d))?
         .transpose(1, 2)?
         .reshape((b, t, heads * d))?;
-    linear(&out, &w.o)
+    linear(&out, &w.o, pass)
 }

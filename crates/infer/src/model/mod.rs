@@ -1,6 +1,8 @@
 //! A Llama-family causal LM on candle: weights from any source, forward passes with or without
 //! a key/value cache.
 
+mod host;
+mod host_attention;
 mod kv_cache;
 mod layers;
 mod mask;
@@ -206,7 +208,7 @@ impl CausalLm {
             t: tokens.len(),
         };
         let hidden = self.forward(&ids, &layout, None, false)?;
-        self.logits(&hidden.squeeze(0)?)
+        self.inference_logits(&hidden.squeeze(0)?)
     }
 
     /// `(b, t)` u32 ids of equally long rows.
@@ -230,12 +232,20 @@ impl CausalLm {
         cache: Option<&mut KvCache>,
         differentiable: bool,
     ) -> Result<Tensor> {
+        if differentiable && cache.is_some() {
+            // The cache's host kernel has no gradient; training runs whole sequences anyway.
+            return Err(InferError::Invalid(
+                "a differentiable pass takes no key/value cache".into(),
+            ));
+        }
+        let host_cache = cache.as_ref().is_some_and(|c| c.is_host());
         let pass = Pass::new(
             &self.config,
             &self.rope,
             layout,
             ids,
             differentiable,
+            host_cache,
             self.dtype,
         )?;
         layers::decoder(&self.config, &self.weights, ids, &pass, cache)
@@ -254,6 +264,19 @@ impl CausalLm {
         } else {
             flat.matmul(&head.t()?)?.to_dtype(DType::F32)?
         };
+        dims.push(self.config.vocab_size);
+        Ok(logits.reshape(dims)?)
+    }
+
+    /// [`Self::logits`] without autograd: through the host kernel for f32 on the CPU.
+    pub(crate) fn inference_logits(&self, hidden: &Tensor) -> Result<Tensor> {
+        if !host::serves(hidden) {
+            return self.logits(hidden);
+        }
+        let mut dims = hidden.dims().to_vec();
+        let h = dims.pop().unwrap_or(1);
+        let rows: usize = dims.iter().product();
+        let logits = host::linear(&hidden.reshape((rows, h))?, &self.weights.lm_head)?;
         dims.push(self.config.vocab_size);
         Ok(logits.reshape(dims)?)
     }
