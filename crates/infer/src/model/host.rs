@@ -1,7 +1,7 @@
 //! Kernels for f32 inference on the CPU where candle's generic ones lose time: projections
 //! through gemm in the operand order it packs cheaply, and the SwiGLU product in one pass.
 
-use candle_core::{Storage, Tensor};
+use candle_core::{Layout, Storage, Tensor};
 use gemm::{gemm, Parallelism};
 use rayon::prelude::*;
 
@@ -16,14 +16,23 @@ pub(crate) fn serves(t: &Tensor) -> bool {
 pub(crate) fn with_slice<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> R) -> Result<R> {
     let t = t.contiguous()?;
     let (storage, layout) = t.storage_and_layout();
-    let Storage::Cpu(cpu) = &*storage else {
+    Ok(f(f32_elements(&storage, layout, t.elem_count())?))
+}
+
+/// The `count` f32 elements a contiguous tensor's `layout` points at in `storage`, which must
+/// be on the CPU.
+pub(crate) fn f32_elements<'a>(
+    storage: &'a Storage,
+    layout: &Layout,
+    count: usize,
+) -> Result<&'a [f32]> {
+    let Storage::Cpu(cpu) = storage else {
         return Err(InferError::Invalid(
             "host kernels need tensors on the CPU".into(),
         ));
     };
-    let all = cpu.as_slice::<f32>()?;
     let from = layout.start_offset();
-    Ok(f(&all[from..from + t.elem_count()]))
+    Ok(&cpu.as_slice::<f32>()?[from..from + count])
 }
 
 /// `x W^T` for `x` `(m, k)` and `W` `(n, k)`, both row-major.

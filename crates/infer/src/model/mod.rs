@@ -19,6 +19,7 @@ use rand_distr::{Distribution, Normal};
 
 use crate::config::ArchConfig;
 use crate::error::{InferError, Result};
+pub(crate) use host::f32_elements;
 pub(crate) use kv_cache::KvCache;
 use layers::Pass;
 pub(crate) use mask::SlotLayout;

@@ -48,10 +48,7 @@ pub(crate) fn train_sft(
             step,
             loss: loss.to_scalar::<f32>()?,
             learning_rate: lr,
-            tokens: batch
-                .iter()
-                .map(|e| e.prompt.len() + e.completion.len())
-                .sum(),
+            tokens: batch.iter().map(|e| e.tokens()).sum(),
         };
         on_step(&report);
         reports.push(report);
@@ -84,11 +81,7 @@ pub(crate) fn trainee(
 
 /// Mean cross-entropy over the completion tokens of a right-padded batch.
 pub(crate) fn completion_loss(model: &CausalLm, batch: &[&SftExample]) -> Result<Tensor> {
-    let t = batch
-        .iter()
-        .map(|e| e.prompt.len() + e.completion.len() - 1)
-        .max()
-        .unwrap_or(0);
+    let t = batch.iter().map(|e| e.tokens() - 1).max().unwrap_or(0);
     let mut inputs = Vec::with_capacity(batch.len());
     let mut targets = Vec::with_capacity(batch.len() * t);
     let mut weights = Vec::with_capacity(batch.len() * t);

@@ -17,13 +17,13 @@ mod tests;
 
 use std::collections::HashMap;
 
-use candle_core::{DType, Device, Storage, Tensor};
+use candle_core::{DType, Device, Tensor};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use crate::error::{InferError, Result};
-use crate::model::{CausalLm, Rope};
+use crate::model::{f32_elements, CausalLm, Rope};
 use adamw::AdamW;
 use backprop::{Adapters, Batch, Model};
 use kernels::RopeTable;
@@ -38,6 +38,13 @@ pub struct SftExample {
     pub prompt: Vec<u32>,
     /// Target tokens (end with EOS to teach the model to stop).
     pub completion: Vec<u32>,
+}
+
+impl SftExample {
+    /// Tokens the example runs through the model: prompt and completion.
+    pub(crate) fn tokens(&self) -> usize {
+        self.prompt.len() + self.completion.len()
+    }
 }
 
 /// Hyper-parameters of a fine-tuning run.
@@ -159,12 +166,7 @@ pub fn train_lora(
     let slices = guards
         .iter()
         .zip(&tensors)
-        .map(|((storage, layout), t)| match &**storage {
-            Storage::Cpu(cpu) => {
-                Ok(&cpu.as_slice::<f32>()?[layout.start_offset()..][..t.elem_count()])
-            }
-            _ => Err(InferError::Invalid("host tensors are on the CPU".into())),
-        })
+        .map(|((storage, layout), t)| f32_elements(storage, layout, t.elem_count()))
         .collect::<Result<Vec<&[f32]>>>()?;
     let params = ModelT::assemble(&arch, slices.into_iter());
     let rope = rope_table(model, examples);
@@ -235,10 +237,7 @@ fn optimize(
             step: index,
             loss: loss as f32,
             learning_rate: lr,
-            tokens: chosen
-                .iter()
-                .map(|e| e.prompt.len() + e.completion.len())
-                .sum(),
+            tokens: chosen.iter().map(|e| e.tokens()).sum(),
         };
         on_step(&report);
         reports.push(report);
@@ -271,11 +270,7 @@ fn read_weights(model: &CausalLm, len: usize) -> Result<Vec<f32>> {
 
 /// Rotary tables long enough for the longest example.
 fn rope_table(model: &CausalLm, examples: &[SftExample]) -> RopeTable {
-    let longest = examples
-        .iter()
-        .map(|e| e.prompt.len() + e.completion.len())
-        .max()
-        .unwrap_or(0);
+    let longest = examples.iter().map(SftExample::tokens).max().unwrap_or(0);
     RopeTable::new(Rope::new(model.config()).inv_freq(), longest)
 }
 
