@@ -33,6 +33,7 @@ pub use sampling::Sampling;
 pub use score::{score_continuations, ContinuationScore};
 pub use tokenizer::TextTokenizer;
 pub use train::{
-    cosine_with_warmup, train_lora, train_sft, train_sft_autograd, LoraAdapters, LoraConfig,
-    SftConfig, SftExample, StepReport, LORA_MODULES,
+    checkpoint_steps, cosine_with_warmup, train_lora, train_lora_with, train_sft,
+    train_sft_autograd, train_sft_with, Checkpoints, LoraAdapters, LoraConfig, SftConfig,
+    SftExample, StepReport, LORA_MODULES,
 };

@@ -31,5 +31,5 @@ pub mod task;
 pub use cache::{CacheHit, ResultCache};
 pub use error::TaskError;
 pub use model::{ChatMessage, GenParams, ModelError, Role, TextModel};
-pub use registry::{task_from_spec, TaskContext};
+pub use registry::{reference_dialogues_from_spec, task_from_spec, TaskContext};
 pub use task::{EvalOptions, SampleRecord, Task, TaskResult, Verdict};

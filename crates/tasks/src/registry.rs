@@ -12,11 +12,13 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use crate::answer::AnswerTask;
 use crate::coding::{CodingTask, PromptStyle};
 use crate::db::{DbBackend, DbTask};
 use crate::error::TaskError;
 use crate::external::CommandTask;
 use crate::generators::{self, Difficulty, GenConfig, Split};
+use crate::oracle::{ProvidesReferences, ReferenceDialogue};
 use crate::os::{OsMode, OsTask};
 use crate::task::Task;
 
@@ -145,11 +147,51 @@ impl<'a> Spec<'a> {
     }
 }
 
+/// A task built from a spec, by kind: what can grade a model, and for most kinds also say
+/// the reference answers (training data).
+enum SpecTask {
+    Coding(CodingTask),
+    Os(OsTask),
+    Db(DbTask),
+    Answer(AnswerTask),
+    Command(CommandTask),
+}
+
 /// Builds the task a spec names.
 pub fn task_from_spec(spec: &str, ctx: &TaskContext) -> Result<Box<dyn Task>, TaskError> {
+    Ok(match build(spec, ctx)? {
+        SpecTask::Coding(t) => Box::new(t),
+        SpecTask::Os(t) => Box::new(t),
+        SpecTask::Db(t) => Box::new(t),
+        SpecTask::Answer(t) => Box::new(t),
+        SpecTask::Command(t) => Box::new(t),
+    })
+}
+
+/// The reference dialogue of every problem of the task a spec names, in problem order: what a
+/// fine-tune on that task trains on. External tasks have none (an error that says so).
+pub fn reference_dialogues_from_spec(
+    spec: &str,
+    ctx: &TaskContext,
+) -> Result<Vec<ReferenceDialogue>, TaskError> {
+    Ok(match build(spec, ctx)? {
+        SpecTask::Coding(t) => t.reference_dialogues(),
+        SpecTask::Os(t) => t.reference_dialogues(),
+        SpecTask::Db(t) => t.reference_dialogues(),
+        SpecTask::Answer(t) => t.reference_dialogues(),
+        SpecTask::Command(_) => {
+            return Err(TaskError::Config {
+                task: spec.to_string(),
+                message: "an external task has no reference answers to train on".into(),
+            })
+        }
+    })
+}
+
+fn build(spec: &str, ctx: &TaskContext) -> Result<SpecTask, TaskError> {
     let s = Spec::parse(spec)?;
     let gen_keys = ["split", "difficulty", "count", "seed"];
-    let task: Box<dyn Task> = match s.name {
+    let task = match s.name {
         "humaneval" => {
             s.only(&["path", "style"])?;
             let path = s
@@ -167,7 +209,7 @@ pub fn task_from_spec(spec: &str, ctx: &TaskContext) -> Result<Box<dyn Task>, Ta
                     return Err(s.err(format!("style {other:?}: expected instruct or completion")))
                 }
             };
-            Box::new(
+            SpecTask::Coding(
                 CodingTask::humaneval(&path)?
                     .with_style(style)?
                     .with_name(s.text),
@@ -175,31 +217,31 @@ pub fn task_from_spec(spec: &str, ctx: &TaskContext) -> Result<Box<dyn Task>, Ta
         }
         "mbpp" => {
             s.only(&["path"])?;
-            Box::new(CodingTask::mbpp(&s.path()?)?.with_name(s.text))
+            SpecTask::Coding(CodingTask::mbpp(&s.path()?)?.with_name(s.text))
         }
         "os" => {
             s.only(&["path", "mode", "rounds"])?;
-            Box::new(OsTask::from_jsonl(&s.path()?, s.os_mode()?)?.with_name(s.text))
+            SpecTask::Os(OsTask::from_jsonl(&s.path()?, s.os_mode()?)?.with_name(s.text))
         }
         "db" => {
             s.only(&["path", "backend", "url"])?;
-            Box::new(DbTask::from_jsonl(&s.path()?, &s.backend(ctx)?)?.with_name(s.text))
+            SpecTask::Db(DbTask::from_jsonl(&s.path()?, &s.backend(ctx)?)?.with_name(s.text))
         }
         "gen-coding" => {
             s.only(&gen_keys)?;
-            Box::new(generators::coding_task(&s.gen_config()?)?.with_name(s.text))
+            SpecTask::Coding(generators::coding_task(&s.gen_config()?)?.with_name(s.text))
         }
         "gen-os" => {
             s.only(&[&gen_keys[..], &["mode", "rounds"]].concat())?;
-            Box::new(generators::os_task(&s.gen_config()?, s.os_mode()?)?.with_name(s.text))
+            SpecTask::Os(generators::os_task(&s.gen_config()?, s.os_mode()?)?.with_name(s.text))
         }
         "gen-db" => {
             s.only(&[&gen_keys[..], &["backend", "url"]].concat())?;
-            Box::new(generators::db_task(&s.gen_config()?, &s.backend(ctx)?)?.with_name(s.text))
+            SpecTask::Db(generators::db_task(&s.gen_config()?, &s.backend(ctx)?)?.with_name(s.text))
         }
         "gen-compare" => {
             s.only(&gen_keys)?;
-            Box::new(generators::compare_task(&s.gen_config()?)?.with_name(s.text))
+            SpecTask::Answer(generators::compare_task(&s.gen_config()?)?.with_name(s.text))
         }
         "external" => {
             s.only(&["spec"])?;
@@ -219,7 +261,7 @@ pub fn task_from_spec(spec: &str, ctx: &TaskContext) -> Result<Box<dyn Task>, Ta
                     "{e}; expected {{\"name\", \"command\": [...], \"score_key\", \"timeout\": seconds}}"
                 ),
             })?;
-            Box::new(task)
+            SpecTask::Command(task)
         }
         other => {
             return Err(s.err(format!(
@@ -261,6 +303,36 @@ mod tests {
                 .len(),
             3
         );
+    }
+
+    #[test]
+    fn reference_dialogues_come_with_every_problem_and_not_from_external_tasks() {
+        let ctx = TaskContext::default();
+        for spec in [
+            "gen-coding:split=train,count=5",
+            "gen-os:split=train,count=5",
+            "gen-db:split=train,count=5",
+            "gen-compare:split=train,count=5",
+        ] {
+            let dialogues = reference_dialogues_from_spec(spec, &ctx).unwrap();
+            assert_eq!(dialogues.len(), 5, "{spec}");
+            assert!(dialogues.iter().all(|d| d.key().is_some()), "{spec}");
+            let again = reference_dialogues_from_spec(spec, &ctx).unwrap();
+            let keys = |d: &[ReferenceDialogue]| -> Vec<String> {
+                d.iter().map(|d| d.key().unwrap().to_string()).collect()
+            };
+            assert_eq!(keys(&dialogues), keys(&again), "{spec}");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("external.json");
+        std::fs::write(
+            &path,
+            r#"{"name": "x", "command": ["true"], "score_key": "s", "timeout": 1}"#,
+        )
+        .unwrap();
+        let spec = format!("external:spec={}", path.display());
+        let err = reference_dialogues_from_spec(&spec, &ctx).unwrap_err();
+        assert!(err.to_string().contains("no reference answers"), "{err}");
     }
 
     #[test]

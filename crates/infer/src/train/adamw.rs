@@ -7,11 +7,13 @@ use rayon::prelude::*;
 const BLOCK: usize = 1 << 14;
 
 /// Optimizer state for `len` parameters.
+#[derive(Clone, Debug, PartialEq)]
 pub(crate) struct AdamW {
-    m: Vec<f32>,
-    v: Vec<f32>,
-    step: i32,
-    weight_decay: f64,
+    pub(crate) m: Vec<f32>,
+    pub(crate) v: Vec<f32>,
+    /// Updates taken so far (the bias correction's exponent).
+    pub(crate) step: i32,
+    pub(crate) weight_decay: f64,
 }
 
 const BETA1: f64 = 0.9;
@@ -24,6 +26,16 @@ impl AdamW {
             m: vec![0.0; len],
             v: vec![0.0; len],
             step: 0,
+            weight_decay,
+        }
+    }
+
+    /// A state read back from a checkpoint.
+    pub(crate) fn from_parts(m: Vec<f32>, v: Vec<f32>, step: i32, weight_decay: f64) -> Self {
+        Self {
+            m,
+            v,
+            step,
             weight_decay,
         }
     }

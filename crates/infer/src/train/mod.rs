@@ -12,10 +12,12 @@ mod lora;
 mod matmul;
 mod params;
 mod schedule;
+mod state;
 #[cfg(test)]
 mod tests;
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 
 use candle_core::{DType, Device, Tensor};
 use rand::seq::SliceRandom;
@@ -24,12 +26,12 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::error::{InferError, Result};
 use crate::model::{f32_elements, CausalLm, Rope};
-use adamw::AdamW;
 use backprop::{Adapters, Batch, Model};
 use kernels::RopeTable;
 pub use lora::{LoraAdapters, LoraConfig, LORA_MODULES};
 use params::{Layout, ModelT};
 pub use schedule::cosine_with_warmup;
+use state::TrainerState;
 
 /// One training example: the model learns to produce `completion` after `prompt`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -90,6 +92,23 @@ pub struct StepReport {
     pub tokens: usize,
 }
 
+/// Where a run keeps its state so that a stopped run (Ctrl-C, kill -9, a crash) continues
+/// exactly where it was: same batches, same moments, same final weights.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Checkpoints {
+    /// The state file, rewritten atomically at each checkpoint.
+    pub file: PathBuf,
+    /// Steps between checkpoints (at least 1): a stop loses at most this many steps.
+    pub every: usize,
+    /// Continue from `file` when it exists (otherwise start from step 0).
+    pub resume: bool,
+}
+
+/// The steps a checkpoint file has done (its header only), to say where a run will resume.
+pub fn checkpoint_steps(file: &std::path::Path) -> Result<usize> {
+    TrainerState::steps_in(file)
+}
+
 /// Fine-tunes every weight of `model` in place on `examples` (f32 arithmetic whatever the
 /// model's dtype); `on_step` sees every step. Returns the report of each step.
 pub fn train_sft(
@@ -98,19 +117,40 @@ pub fn train_sft(
     config: &SftConfig,
     on_step: impl FnMut(&StepReport),
 ) -> Result<Vec<StepReport>> {
+    train_sft_with(model, examples, config, None, on_step)
+}
+
+/// [`train_sft`] with checkpoints: the reports are those of the steps this call ran (from the
+/// checkpoint's step on when it resumed). Checkpoints need the CPU trainer.
+pub fn train_sft_with(
+    model: &mut CausalLm,
+    examples: &[SftExample],
+    config: &SftConfig,
+    checkpoints: Option<&Checkpoints>,
+    on_step: impl FnMut(&StepReport),
+) -> Result<Vec<StepReport>> {
     if !model.device().is_cpu() {
+        if checkpoints.is_some() {
+            return Err(InferError::Invalid(
+                "checkpoints need the CPU trainer; train on the CPU or without checkpoints".into(),
+            ));
+        }
         return train_sft_autograd(model, examples, config, on_step);
     }
     check(model, examples, config)?;
     allocator::keep_freed_buffers();
     let arch = model.config().clone();
     let layout = Layout::new(&arch);
-    let mut values = read_weights(model, layout.len())?;
+    let mut state = match resumed(checkpoints, layout.len())? {
+        Some(state) => state,
+        None => TrainerState::fresh(read_weights(model, layout.len())?, config.weight_decay),
+    };
     let rope = rope_table(model, examples);
     let reports = optimize(
         examples,
         config,
-        &mut values,
+        &mut state,
+        checkpoints,
         on_step,
         |values, grads, batch| {
             let params = layout.view(&arch, values);
@@ -124,7 +164,7 @@ pub fn train_sft(
         },
     )?;
     let trained: HashMap<String, Tensor> = layout
-        .tensors(&values)
+        .tensors(&state.values)
         .map(|(spec, t)| {
             let tensor = Tensor::from_slice(t, spec.shape.as_slice(), model.device())?
                 .to_dtype(model.dtype())?;
@@ -158,6 +198,18 @@ pub fn train_lora(
     lora: &LoraConfig,
     on_step: impl FnMut(&StepReport),
 ) -> Result<(LoraAdapters, Vec<StepReport>)> {
+    train_lora_with(model, examples, config, lora, None, on_step)
+}
+
+/// [`train_lora`] with checkpoints (of the adapters and their moments only).
+pub fn train_lora_with(
+    model: &CausalLm,
+    examples: &[SftExample],
+    config: &SftConfig,
+    lora: &LoraConfig,
+    checkpoints: Option<&Checkpoints>,
+    on_step: impl FnMut(&StepReport),
+) -> Result<(LoraAdapters, Vec<StepReport>)> {
     check(model, examples, config)?;
     allocator::keep_freed_buffers();
     let arch = model.config().clone();
@@ -171,13 +223,18 @@ pub fn train_lora(
     let params = ModelT::assemble(&arch, slices.into_iter());
     let rope = rope_table(model, examples);
     let mut adapters = LoraAdapters::new(&arch, lora, config.seed)?;
-    let mut values = std::mem::take(&mut adapters.values);
+    let fresh = std::mem::take(&mut adapters.values);
+    let mut state = match resumed(checkpoints, fresh.len())? {
+        Some(state) => state,
+        None => TrainerState::fresh(fresh, config.weight_decay),
+    };
     let shape = adapters.clone();
     let layers = arch.num_hidden_layers;
     let reports = optimize(
         examples,
         config,
-        &mut values,
+        &mut state,
+        checkpoints,
         on_step,
         |values, grads, batch| {
             let model = Model {
@@ -194,25 +251,50 @@ pub fn train_lora(
             backprop::loss_and_grads(&model, None, Some(&mut adapters), batch)
         },
     )?;
-    adapters.values = values;
+    adapters.values = state.values;
     Ok((adapters, reports))
 }
 
-/// The loop both trainers share: batches in a seeded order, the schedule, AdamW over `values`;
-/// `step` computes a batch's loss and writes the gradients of `values` into its second
-/// argument (zeroed before each call).
+/// The state a run continues from, when it resumes from an existing checkpoint.
+fn resumed(checkpoints: Option<&Checkpoints>, len: usize) -> Result<Option<TrainerState>> {
+    match checkpoints {
+        Some(c) if c.resume && c.file.exists() => Ok(Some(TrainerState::load(&c.file, len)?)),
+        _ => Ok(None),
+    }
+}
+
+/// The loop both trainers share: batches in a seeded order, the schedule, AdamW over the
+/// state's values from its step on, a checkpoint every `checkpoints.every` steps; `step`
+/// computes a batch's loss and writes the gradients of the values into its second argument
+/// (zeroed before each call).
 fn optimize(
     examples: &[SftExample],
     config: &SftConfig,
-    values: &mut [f32],
+    state: &mut TrainerState,
+    checkpoints: Option<&Checkpoints>,
     mut on_step: impl FnMut(&StepReport),
     mut step: impl FnMut(&[f32], &mut [f32], &Batch) -> f64,
 ) -> Result<Vec<StepReport>> {
-    let mut grads = vec![0f32; values.len()];
-    let mut optimizer = AdamW::new(values.len(), config.weight_decay);
+    if state.steps_done > config.steps {
+        return Err(InferError::Invalid(format!(
+            "the checkpoint has done {} steps, more than the run's {}",
+            state.steps_done, config.steps
+        )));
+    }
+    if let Some(c) = checkpoints {
+        if c.every == 0 {
+            return Err(InferError::Invalid(
+                "checkpoints need a period of at least 1 step".into(),
+            ));
+        }
+    }
+    let mut grads = vec![0f32; state.values.len()];
     let mut order = ExampleOrder::new(examples, config.seed);
-    let mut reports = Vec::with_capacity(config.steps);
-    for index in 0..config.steps {
+    for _ in 0..state.steps_done {
+        order.next_batch(config.batch_size);
+    }
+    let mut reports = Vec::with_capacity(config.steps - state.steps_done);
+    for index in state.steps_done..config.steps {
         let chosen = order.next_batch(config.batch_size);
         let batch = Batch::pack(
             chosen
@@ -226,19 +308,25 @@ fn optimize(
             config.steps,
         );
         grads.fill(0.0);
-        let loss = step(values, &mut grads, &batch);
+        let loss = step(&state.values, &mut grads, &batch);
         if !loss.is_finite() {
             return Err(InferError::Invalid(format!(
                 "the loss became {loss} at step {index} (learning rate {lr:e}); lower the learning rate"
             )));
         }
-        optimizer.step(values, &grads, lr);
+        state.optimizer.step(&mut state.values, &grads, lr);
+        state.steps_done = index + 1;
         let report = StepReport {
             step: index,
             loss: loss as f32,
             learning_rate: lr,
             tokens: chosen.iter().map(|e| e.tokens()).sum(),
         };
+        if let Some(c) = checkpoints {
+            if state.steps_done.is_multiple_of(c.every) && state.steps_done < config.steps {
+                state.save(&c.file)?;
+            }
+        }
         on_step(&report);
         reports.push(report);
     }

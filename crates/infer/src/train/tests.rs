@@ -349,3 +349,99 @@ fn lora_gradients_are_the_full_gradient_through_the_factors() {
         assert!(rel_err(gd.b, &want_b) < 1e-4, "layer {layer} dB");
     }
 }
+
+fn weights_of(model: &CausalLm) -> Vec<Vec<f32>> {
+    model
+        .named_tensors()
+        .iter()
+        .map(|(_, t)| t.flatten_all().unwrap().to_vec1::<f32>().unwrap())
+        .collect()
+}
+
+#[test]
+fn a_run_resumed_from_its_checkpoint_ends_where_an_uninterrupted_run_ends() {
+    let (_, arch) = variants().remove(0);
+    let config = SftConfig {
+        steps: 7,
+        batch_size: 2,
+        learning_rate: 3e-3,
+        warmup_steps: 2,
+        weight_decay: 0.01,
+        seed: 5,
+    };
+    let fresh = || CausalLm::random(arch.clone(), 3, 0.2, &Device::Cpu, DType::F32).unwrap();
+    let mut whole = fresh();
+    let all = train_sft(&mut whole, &examples(), &config, |_| {}).unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let checkpoints = Checkpoints {
+        file: dir.path().join("state.bin"),
+        every: 3,
+        resume: true,
+    };
+    // A run with checkpoints stops after its last one (step 6): what a stop leaves behind.
+    let mut stopped = fresh();
+    train_sft_with(
+        &mut stopped,
+        &examples(),
+        &config,
+        Some(&checkpoints),
+        |_| {},
+    )
+    .unwrap();
+    assert_eq!(weights_of(&stopped), weights_of(&whole));
+    assert_eq!(checkpoint_steps(&checkpoints.file).unwrap(), 6);
+
+    let mut resumed = fresh();
+    let rest = train_sft_with(
+        &mut resumed,
+        &examples(),
+        &config,
+        Some(&checkpoints),
+        |_| {},
+    )
+    .unwrap();
+    assert_eq!(rest, all[6..].to_vec());
+    assert_eq!(weights_of(&resumed), weights_of(&whole));
+
+    let lora = LoraConfig::default();
+    let model = fresh();
+    let (adapters, _) = train_lora(&model, &examples(), &config, &lora, |_| {}).unwrap();
+    let lora_checkpoints = Checkpoints {
+        file: dir.path().join("lora.bin"),
+        ..checkpoints.clone()
+    };
+    train_lora_with(
+        &model,
+        &examples(),
+        &config,
+        &lora,
+        Some(&lora_checkpoints),
+        |_| {},
+    )
+    .unwrap();
+    let (again, rest) = train_lora_with(
+        &model,
+        &examples(),
+        &config,
+        &lora,
+        Some(&lora_checkpoints),
+        |_| {},
+    )
+    .unwrap();
+    assert_eq!(rest.len(), 1);
+    assert_eq!(again, adapters);
+    let err = train_sft_with(
+        &mut fresh(),
+        &examples(),
+        &config,
+        Some(&lora_checkpoints),
+        |_| {},
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("lora.bin") && err.contains("trained values"),
+        "{err}"
+    );
+}
