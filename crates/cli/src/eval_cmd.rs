@@ -121,7 +121,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
 
 /// Splits `a,b:x=1,y=2,c` into task specs: a comma starts a new spec unless what follows
 /// is an option (`key=value`).
-fn split_specs(text: &str) -> Vec<&str> {
+pub(crate) fn split_specs(text: &str) -> Vec<&str> {
     let mut specs = Vec::new();
     let mut start = 0;
     for (i, _) in text.match_indices(',') {

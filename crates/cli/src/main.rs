@@ -6,6 +6,8 @@ mod demo_cmd;
 mod eval_cmd;
 mod evolve_cmd;
 mod export_cmd;
+mod finetune_cmd;
+mod finetune_data;
 mod generate_cmd;
 mod inspect_cmd;
 mod materialize_cmd;
@@ -32,6 +34,8 @@ enum Command {
     Convert(convert_cmd::ConvertArgs),
     /// Run CycleQD from a RUN.toml (or resume a run directory) and report the results.
     Evolve(evolve_cmd::EvolveArgs),
+    /// Fine-tune a model (every weight or LoRA) on tasks' reference answers or JSON-lines data.
+    Finetune(finetune_cmd::FinetuneArgs),
     /// Write one of a finished run's final models as a Hugging Face folder.
     Export(export_cmd::ExportArgs),
     /// Print a finished run's results table and write it as Markdown.
@@ -61,6 +65,7 @@ fn main() {
         Command::Eval(args) => eval_cmd::run(args),
         Command::Evolve(args) => evolve_cmd::run(args),
         Command::Export(args) => export_cmd::run(args),
+        Command::Finetune(args) => finetune_cmd::run(args),
         Command::Report(args) => report_cmd::run(args),
         Command::Generate(args) => generate_cmd::run(args),
         Command::Inspect(args) => inspect_cmd::run(args),

@@ -1,6 +1,6 @@
 //! PNG plots of a run: archive heatmaps (one 2-D map per archive for 2 and 3 tasks, a grid
 //! of 2-D projections for more) and QD-score and best-quality curves; for the merge-weight
-//! search baselines, search curves and fronts.
+//! search baselines, search curves and fronts; a fine-tuning run's loss curve.
 //!
 //! Text is drawn with the DejaVu Sans font embedded from the `dejavu` crate, so plotting
 //! needs no system font library.
@@ -8,6 +8,7 @@
 mod colour;
 mod curves;
 mod font;
+mod loss;
 mod maps;
 mod search;
 
@@ -17,6 +18,7 @@ use crate::error::QdError;
 use crate::scheduler::Cycle;
 
 pub use curves::{curves, CurveMetric};
+pub use loss::loss_curve;
 pub use maps::archive_maps;
 pub use search::{front_projections, search_curves, CurvePoint};
 
