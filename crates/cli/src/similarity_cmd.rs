@@ -1,5 +1,6 @@
 //! `cycleqd similarity A B --base BASE`: how alike two fine-tunes of one base are, as the
-//! mean over weight matrices of the cosine between their task vectors' singular values.
+//! mean over weight matrices of the cosine between their task vectors' singular values, and
+//! how far each moved from the base (relative task-vector norms) and in which directions.
 
 use std::path::PathBuf;
 
@@ -46,6 +47,14 @@ pub fn run(args: SimilarityArgs) -> Result<()> {
         "similarity {:.6} (mean over {} weight matrices)",
         s.mean,
         s.matrices.len()
+    );
+    let g = &s.geometry;
+    println!(
+        "task vectors: ||A - base|| / ||base|| = {:.6}, ||B - base|| / ||base|| = {:.6}, \
+         cosine(A - base, B - base) = {}",
+        g.relative_a(),
+        g.relative_b(),
+        g.cosine().map_or("undefined".into(), |c| format!("{c:.6}"))
     );
     Ok(())
 }

@@ -49,6 +49,24 @@ fn similarity_is_one_for_the_same_spectrum_and_lower_for_another_fine_tune() {
     expert("a-doubled", 7, 0.04);
     expert("b", 8, 0.02);
 
+    let geometry = Command::new(env!("CARGO_BIN_EXE_cycleqd"))
+        .current_dir(dir)
+        .args(["similarity", "a", "a-doubled", "--base", "base"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8(geometry.stdout).unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("task vectors:"))
+        .unwrap_or_else(|| panic!("{text}"));
+    let numbers: Vec<f64> = line
+        .split(|c: char| c == '=' || c == ',')
+        .filter_map(|p| p.trim().parse().ok())
+        .collect();
+    assert_eq!(numbers.len(), 3, "{line}");
+    assert!((numbers[1] / numbers[0] - 2.0).abs() < 1e-3, "{line}");
+    assert!((numbers[2] - 1.0).abs() < 1e-6, "{line}");
+
     let same = similarity(dir, "a", "a").unwrap();
     assert!((same - 1.0).abs() < 1e-9, "{same}");
     let scaled = similarity(dir, "a", "a-doubled").unwrap();

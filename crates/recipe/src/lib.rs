@@ -41,6 +41,6 @@ pub use materialize::Materializer;
 pub use perturbed::{write_perturbed_expert, Perturbation};
 pub use recipe::{Coefficients, Directions, Recipe};
 pub use recipe_codec::RECIPE_MAGIC;
-pub use similarity::{task_vector_similarity, MatrixSimilarity, Similarity};
+pub use similarity::{task_vector_similarity, MatrixSimilarity, Similarity, TaskVectorGeometry};
 pub use svd::{Precision, ThinSvd, F32_TOLERANCE};
 pub use weight_ops::{crossover_tensor, mutate_gaussian, mutate_svd_child, mutate_svd_expert};

