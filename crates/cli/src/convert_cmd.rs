@@ -1,6 +1,6 @@
 //! `cycleqd convert SRC DST`: GGUF or Hugging Face folder in, Hugging Face folder out.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result};
@@ -28,22 +28,28 @@ pub struct ConvertArgs {
 
 /// Runs the conversion with a progress bar.
 pub fn run(args: ConvertArgs) -> Result<()> {
+    convert_with(&args.src, &args.dst, args.dtype, args.shard_size.0)
+}
+
+/// Converts `src` into the Hugging Face folder `dst` (2 GB shards), with a progress bar.
+pub fn convert(src: &Path, dst: &Path, dtype: Option<DType>) -> Result<()> {
+    convert_with(src, dst, dtype, 2_000_000_000)
+}
+
+fn convert_with(src: &Path, dst: &Path, dtype: Option<DType>, shard_limit: u64) -> Result<()> {
     let start = Instant::now();
-    let input = ModelInput::open(&args.src)?;
+    let input = ModelInput::open(src)?;
     let source = input.source();
     let bar = progress::bar(source.metas().len() as u64, "converting");
     let out = copy_model(
         source,
-        &args.dst,
+        dst,
         &input.config_json(),
         &input.companions()?,
-        &CopyOptions {
-            dtype: args.dtype,
-            shard_limit: args.shard_size.0,
-        },
+        &CopyOptions { dtype, shard_limit },
         &|_| bar.inc(1),
     )
-    .with_context(|| format!("writing {}", args.dst.display()))?;
+    .with_context(|| format!("writing {}", dst.display()))?;
     bar.finish_and_clear();
     eprintln!(
         "wrote {} ({} tensors, {} parameters) from {} in {:.1}s",

@@ -23,60 +23,60 @@ use crate::finetune_data::{file_examples, task_examples};
 #[derive(clap::Args)]
 pub struct FinetuneArgs {
     /// The model to fine-tune: a Hugging Face folder or a llama GGUF file.
-    base: PathBuf,
+    pub(crate) base: PathBuf,
     /// Train on these tasks' reference answers, comma-separated specs as `cycleqd eval` takes
     /// them, e.g. `gen-os:split=train,count=500` (the generators' train split is disjoint from
     /// validation and test). Repeat --task for specs whose options contain commas.
     #[arg(long = "task")]
-    tasks: Vec<String>,
+    pub(crate) tasks: Vec<String>,
     /// Train on a JSON-lines file: `{"messages": [{"role", "content"}, ...]}` per line (the
     /// last message is the reply to learn) or `{"prompt": "...", "completion": "..."}`.
     #[arg(long = "data")]
-    data: Vec<PathBuf>,
+    pub(crate) data: Vec<PathBuf>,
     /// Output folder: a Hugging Face folder, or with --lora-rank a PEFT adapter folder.
     #[arg(long)]
-    out: PathBuf,
+    pub(crate) out: PathBuf,
     /// Train LoRA adapters of this rank on the frozen base instead of every weight.
     #[arg(long)]
-    lora_rank: Option<usize>,
+    pub(crate) lora_rank: Option<usize>,
     /// LoRA's alpha (the update is alpha / rank · B A); default twice the rank.
     #[arg(long, requires = "lora_rank")]
-    lora_alpha: Option<f64>,
+    pub(crate) lora_alpha: Option<f64>,
     /// Projections that get adapters, comma-separated (default all seven:
     /// q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj).
     #[arg(long, requires = "lora_rank", value_delimiter = ',')]
-    target_modules: Vec<String>,
+    pub(crate) target_modules: Vec<String>,
     /// With LoRA, also write the base with the adapters merged in, as a Hugging Face folder
     /// OUT/merged.
     #[arg(long, requires = "lora_rank")]
-    merge: bool,
+    pub(crate) merge: bool,
     /// Optimizer steps (default: one epoch, or what --epochs gives).
     #[arg(long, conflicts_with = "epochs")]
-    steps: Option<usize>,
+    pub(crate) steps: Option<usize>,
     /// Passes over the examples (steps = epochs x examples / batch size, rounded up).
     #[arg(long)]
-    epochs: Option<f64>,
+    pub(crate) epochs: Option<f64>,
     /// Examples per step.
     #[arg(long, default_value_t = 8)]
-    batch_size: usize,
+    pub(crate) batch_size: usize,
     /// Peak learning rate (default 2e-5 for every weight, 2e-4 for LoRA).
     #[arg(long)]
-    lr: Option<f64>,
+    pub(crate) lr: Option<f64>,
     /// Fraction of the steps with a linear warmup (then cosine decay to 0).
     #[arg(long, default_value_t = 0.1)]
-    warmup_ratio: f64,
+    pub(crate) warmup_ratio: f64,
     /// AdamW's decoupled weight decay.
     #[arg(long, default_value_t = 0.0)]
-    weight_decay: f64,
+    pub(crate) weight_decay: f64,
     /// Seed of the example order (and of LoRA's initial adapters).
     #[arg(long, default_value_t = 0)]
-    seed: u64,
+    pub(crate) seed: u64,
     /// Keep a checkpoint every N steps: a stop (Ctrl-C, kill -9) loses at most N steps.
     #[arg(long, default_value_t = 50)]
-    checkpoint_every: usize,
+    pub(crate) checkpoint_every: usize,
     /// Continue the stopped run that the same command left behind.
     #[arg(long)]
-    resume: bool,
+    pub(crate) resume: bool,
 }
 
 /// Everything that decides the trained weights: a resumed run must match it exactly.

@@ -3,6 +3,7 @@
 mod basis_cmd;
 mod convert_cmd;
 mod demo_cmd;
+mod demo_smollm2;
 mod eval_cmd;
 mod evolve_cmd;
 mod export_cmd;
