@@ -1,4 +1,4 @@
-//! Model folders in and out (Hugging Face safetensors, GGUF) and task vectors.
+//! Model folders in and out (Hugging Face safetensors, GGUF, PEFT LoRA adapters) and task vectors.
 //!
 //! Everything here works a tensor at a time on memory-mapped files, so models larger than RAM
 //! can be read, converted and written. Arithmetic on weights is done in f32.
@@ -12,6 +12,7 @@ mod gguf_model;
 mod hf_folder;
 mod model_copy;
 mod model_writer;
+mod peft_adapter;
 mod random_model;
 mod safetensors_file;
 mod task_vector;
@@ -25,6 +26,9 @@ pub use gguf_model::GgufModel;
 pub use hf_folder::{natural_cmp, HfModel, COMPANION_FILES, SINGLE_WEIGHTS, WEIGHTS_INDEX};
 pub use model_copy::{copy_model, CopyOptions};
 pub use model_writer::ModelWriter;
+pub use peft_adapter::{
+    write_peft_adapter, LoraAdapterConfig, ADAPTER_CONFIG, ADAPTER_WEIGHTS, BASE_HASH_KEY,
+};
 pub use random_model::{write_random_llama, LlamaShape};
 pub use safetensors_file::{SafetensorsFile, TensorSpan};
 pub use task_vector::{check_compatible, task_vector_tensor, TaskVector};
