@@ -5,6 +5,7 @@
 
 mod byte_size;
 mod config;
+mod content_hash;
 mod dtype;
 mod error;
 pub mod gguf;
@@ -20,6 +21,7 @@ mod tensor;
 
 pub use byte_size::ByteSize;
 pub use config::ModelConfig;
+pub use content_hash::ContentHash;
 pub use dtype::DType;
 pub use error::{Result, WeightsError};
 pub use gguf_model::GgufModel;

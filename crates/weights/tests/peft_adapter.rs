@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use cycleqd_weights::{
-    write_peft_adapter, write_random_llama, AdaptedModel, DType, HfModel, LlamaShape, PeftAdapter,
-    SafetensorsFile, TensorSource, ADAPTER_CONFIG, ADAPTER_WEIGHTS,
+    write_peft_adapter, write_random_llama, AdaptedModel, ContentHash, DType, HfModel, LlamaShape,
+    PeftAdapter, SafetensorsFile, TensorSource, ADAPTER_CONFIG, ADAPTER_WEIGHTS,
 };
 use serde_json::Value;
 
@@ -372,12 +372,22 @@ fn adapters_for_another_base_are_refused() {
     assert!(err.contains(&written.display().to_string()), "{err}");
     assert!(err.contains("records base content hash aa11"), "{err}");
     assert!(err.contains("has bb22"), "{err}");
+    assert!(AdaptedModel::new(base(), PeftAdapter::open(&written).unwrap(), Some("AA11")).is_ok());
+    // Unless the caller knows it, the base's hash is computed.
+    let actual = ContentHash::of_model(&base()).unwrap().hex();
     let err = AdaptedModel::new(base(), PeftAdapter::open(&written).unwrap(), None)
         .err()
         .unwrap()
         .to_string();
-    assert!(err.contains("hash is needed"), "{err}");
-    assert!(AdaptedModel::new(base(), PeftAdapter::open(&written).unwrap(), Some("AA11")).is_ok());
+    assert!(err.contains(&format!("has {actual}")), "{err}");
+    write_peft_adapter(
+        &written,
+        original.config(),
+        &original.tensors(),
+        Some(&actual),
+    )
+    .unwrap();
+    assert!(AdaptedModel::new(base(), PeftAdapter::open(&written).unwrap(), None).is_ok());
 
     // Another shape: named with both shapes.
     let wide = LlamaShape {

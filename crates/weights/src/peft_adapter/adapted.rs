@@ -1,5 +1,6 @@
 //! A base model with a LoRA adapter applied, served as one model, tensor by tensor.
 
+use crate::content_hash::ContentHash;
 use crate::dtype::DType;
 use crate::error::{Result, WeightsError};
 use crate::tensor::{TensorMeta, TensorSource};
@@ -16,23 +17,22 @@ pub struct AdaptedModel<B> {
 
 impl<B: TensorSource> AdaptedModel<B> {
     /// Applies `adapter` to `base`, checking that every adapted tensor exists in the base with
-    /// the adapter's `(out, in)` shape. When the adapter records the content hash of the base
-    /// it was made for, `base_hash` (the hex content hash of `base`, which the caller computes)
-    /// must be given and equal it.
+    /// the adapter's `(out, in)` shape, and, when the adapter records the content hash of the
+    /// base it was made for, that `base` has that hash. `base_hash` is the hex
+    /// [`ContentHash`] of `base` when the caller already knows it; otherwise it is computed
+    /// here, and only for adapters that record one (it reads every byte of the base).
     pub fn new(base: B, adapter: PeftAdapter, base_hash: Option<&str>) -> Result<Self> {
         if let Some(recorded) = adapter.base_content_hash() {
-            let Some(actual) = base_hash else {
-                return Err(WeightsError::Invalid(format!(
-                    "{}: the adapter records its base's content hash; the base's own hash is needed to check it",
-                    adapter.dir().display()
-                )));
+            let actual = match base_hash {
+                Some(h) => h.to_string(),
+                None => ContentHash::of_model(&base)?.hex(),
             };
-            if !recorded.eq_ignore_ascii_case(actual) {
+            if !recorded.eq_ignore_ascii_case(&actual) {
                 return Err(WeightsError::AdapterBase {
                     adapter: adapter.dir().to_path_buf(),
                     base: base.describe(),
                     recorded: recorded.to_string(),
-                    actual: actual.to_string(),
+                    actual,
                 });
             }
         }
