@@ -18,7 +18,8 @@ use cycleqd_evolve::ModelInput;
 pub struct BasisArgs {
     /// The base model (a Hugging Face folder).
     base: PathBuf,
-    /// The experts, fine-tuned from the base.
+    /// The experts, fine-tuned from the base (model folders, GGUF files, or PEFT LoRA adapter
+    /// folders, which are applied to the base).
     #[arg(required = true)]
     experts: Vec<PathBuf>,
     /// The cache folder; entries already there are reused.
@@ -36,7 +37,7 @@ pub struct BasisArgs {
 pub fn run(args: BasisArgs) -> Result<()> {
     let start = Instant::now();
     let base = ModelInput::open(&args.base)?;
-    let experts = ModelInput::open_all(&args.experts)?;
+    let experts = ModelInput::open_all_with_base(&args.experts, &args.base)?;
     let sources: Vec<&dyn TensorSource> = experts.iter().map(ModelInput::source).collect();
     let options = BasisOptions {
         rank_limit: args.rank,

@@ -13,7 +13,8 @@ use cycleqd_evolve::ModelInput;
 /// Arguments of `cycleqd convert`.
 #[derive(Args)]
 pub struct ConvertArgs {
-    /// A GGUF file or a Hugging Face model folder.
+    /// A GGUF file, a Hugging Face model folder, or a PEFT LoRA adapter folder (written out
+    /// merged into its base).
     src: PathBuf,
     /// The folder to write (must not exist, or be empty).
     dst: PathBuf,
@@ -24,21 +25,37 @@ pub struct ConvertArgs {
     /// Largest safetensors shard, e.g. 500MB, 2GB, 1GiB.
     #[arg(long, default_value = "2GB")]
     shard_size: ByteSize,
+    /// The base model a PEFT adapter folder given as SRC is applied to (default: the
+    /// adapter's `base_model_name_or_path`, when that is a local folder).
+    #[arg(long)]
+    base: Option<PathBuf>,
 }
 
 /// Runs the conversion with a progress bar.
 pub fn run(args: ConvertArgs) -> Result<()> {
-    convert_with(&args.src, &args.dst, args.dtype, args.shard_size.0)
+    convert_with(
+        &args.src,
+        args.base.as_deref(),
+        &args.dst,
+        args.dtype,
+        args.shard_size.0,
+    )
 }
 
 /// Converts `src` into the Hugging Face folder `dst` (2 GB shards), with a progress bar.
 pub fn convert(src: &Path, dst: &Path, dtype: Option<DType>) -> Result<()> {
-    convert_with(src, dst, dtype, 2_000_000_000)
+    convert_with(src, None, dst, dtype, 2_000_000_000)
 }
 
-fn convert_with(src: &Path, dst: &Path, dtype: Option<DType>, shard_limit: u64) -> Result<()> {
+fn convert_with(
+    src: &Path,
+    base: Option<&Path>,
+    dst: &Path,
+    dtype: Option<DType>,
+    shard_limit: u64,
+) -> Result<()> {
     let start = Instant::now();
-    let input = ModelInput::open(src)?;
+    let input = ModelInput::open_with_base(src, base)?;
     let source = input.source();
     let bar = progress::bar(source.metas().len() as u64, "converting");
     let out = copy_model(

@@ -9,13 +9,17 @@ use cycleqd_recipe::ContentHash;
 use cycleqd_tasks::{task_from_spec, CacheHit, EvalOptions, ResultCache, TaskContext, TextModel};
 
 use cycleqd_evolve::ModelInput;
-use cycleqd_evolve::{load_engine, parse_device, parse_dtype, EngineModel};
+use cycleqd_evolve::{load_engine_with_base, parse_device, parse_dtype, EngineModel};
 
 /// Arguments of `cycleqd eval`.
 #[derive(clap::Args)]
 pub struct EvalArgs {
-    /// The model: a Hugging Face folder or a llama GGUF file.
+    /// The model: a Hugging Face folder, a llama GGUF file, or a PEFT LoRA adapter folder.
     model: PathBuf,
+    /// The base model a PEFT adapter folder given as MODEL is applied to (default: the
+    /// adapter's `base_model_name_or_path`, when that is a local folder).
+    #[arg(long)]
+    base: Option<PathBuf>,
     /// Tasks, comma-separated, each `NAME[:key=value,...]`: humaneval, mbpp:path=FILE,
     /// gen-coding, gen-os, gen-db (options split, difficulty, count, seed), os, db, external.
     /// Repeat --task for tasks whose options contain commas.
@@ -51,9 +55,11 @@ pub fn run(args: EvalArgs) -> Result<()> {
         .map(|s| task_from_spec(s, &ctx).with_context(|| format!("--task {s}")))
         .collect::<Result<Vec<_>>>()?;
     let dtype = parse_dtype(&args.dtype)?;
-    let weights_hash = ContentHash::of_model(ModelInput::open(&args.model)?.source())?;
+    let base = args.base.as_deref();
+    let weights_hash =
+        ContentHash::of_model(ModelInput::open_with_base(&args.model, base)?.source())?;
     let model = EngineModel {
-        engine: load_engine(&args.model, &parse_device(&args.device)?, dtype)?,
+        engine: load_engine_with_base(&args.model, base, &parse_device(&args.device)?, dtype)?,
         identity: format!("{}:{dtype:?}", weights_hash.hex()),
         batch_size: args.batch_size,
     };

@@ -8,13 +8,17 @@ use anyhow::{bail, Context, Result};
 use cycleqd_infer::{GenerationConfig, Message, Sampling, StopReason};
 use serde_json::{json, Value};
 
-use cycleqd_evolve::{load_engine, parse_device, parse_dtype};
+use cycleqd_evolve::{load_engine_with_base, parse_device, parse_dtype};
 
 /// Arguments of `cycleqd generate`.
 #[derive(clap::Args)]
 pub struct GenerateArgs {
-    /// The model: a Hugging Face folder or a llama GGUF file.
+    /// The model: a Hugging Face folder, a llama GGUF file, or a PEFT LoRA adapter folder.
     model: PathBuf,
+    /// The base model a PEFT adapter folder given as MODEL is applied to (default: the
+    /// adapter's `base_model_name_or_path`, when that is a local folder).
+    #[arg(long)]
+    base: Option<PathBuf>,
     /// A prompt to continue (repeat for several).
     #[arg(long = "prompt")]
     prompts: Vec<String>,
@@ -64,7 +68,12 @@ pub fn run(args: GenerateArgs) -> Result<()> {
     let prompts = collect_prompts(&args)?;
     let dtype = parse_dtype(&args.dtype)?;
     let loading = Instant::now();
-    let engine = load_engine(&args.model, &parse_device(&args.device)?, dtype)?;
+    let engine = load_engine_with_base(
+        &args.model,
+        args.base.as_deref(),
+        &parse_device(&args.device)?,
+        dtype,
+    )?;
     let load_secs = loading.elapsed().as_secs_f64();
 
     let ids = prompts

@@ -13,8 +13,12 @@ use cycleqd_evolve::ModelInput;
 /// Arguments of `cycleqd inspect`.
 #[derive(Args)]
 pub struct InspectArgs {
-    /// A Hugging Face model folder or a GGUF file.
+    /// A Hugging Face model folder, a GGUF file, or a PEFT LoRA adapter folder.
     model: PathBuf,
+    /// The base model a PEFT adapter folder given as MODEL is applied to (default: the
+    /// adapter's `base_model_name_or_path`, when that is a local folder).
+    #[arg(long)]
+    base: Option<PathBuf>,
     /// Print JSON instead of text.
     #[arg(long)]
     json: bool,
@@ -25,7 +29,7 @@ pub struct InspectArgs {
 
 /// Prints the report.
 pub fn run(args: InspectArgs) -> Result<()> {
-    let input = ModelInput::open(&args.model)?;
+    let input = ModelInput::open_with_base(&args.model, args.base.as_deref())?;
     let report = report(&input, &args)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);

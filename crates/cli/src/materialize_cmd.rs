@@ -47,7 +47,7 @@ pub fn run(args: MaterializeArgs) -> Result<()> {
     let start = Instant::now();
     let (genome, ancestors) = read_genome(&args.recipe)?;
     let base = ModelInput::open(&args.base)?;
-    let experts = ModelInput::open_all(&args.experts)?;
+    let experts = ModelInput::open_all_with_base(&args.experts, &args.base)?;
     let sources: Vec<&dyn TensorSource> = experts.iter().map(ModelInput::source).collect();
     let options = BasisOptions {
         rank_limit: args.rank,

@@ -11,7 +11,7 @@ use cycleqd_recipe::task_vector_similarity;
 /// Arguments of `cycleqd similarity`.
 #[derive(clap::Args)]
 pub struct SimilarityArgs {
-    /// Model A (Hugging Face folder or GGUF file).
+    /// Model A (Hugging Face folder, GGUF file, or PEFT LoRA adapter folder on the base).
     a: PathBuf,
     /// Model B.
     b: PathBuf,
@@ -25,9 +25,11 @@ pub struct SimilarityArgs {
 
 /// Prints `s(A, B)`.
 pub fn run(args: SimilarityArgs) -> Result<()> {
-    let open =
-        |p: &PathBuf| ModelInput::open(p).with_context(|| format!("opening {}", p.display()));
-    let (base, a, b) = (open(&args.base)?, open(&args.a)?, open(&args.b)?);
+    let base =
+        ModelInput::open(&args.base).with_context(|| format!("opening {}", args.base.display()))?;
+    // Opened together so that adapters on the base hash it once.
+    let pair = ModelInput::open_all_with_base(&[args.a.clone(), args.b.clone()], &args.base)?;
+    let (a, b) = (&pair[0], &pair[1]);
     let s = task_vector_similarity(base.source(), a.source(), b.source()).with_context(|| {
         format!(
             "similarity of {} and {}",

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use cycleqd_merge::{MergeConfig, MergeJob, StreamOptions};
 use cycleqd_recipe::ContentHash;
-use cycleqd_weights::{HfModel, TensorSource};
+use cycleqd_weights::{is_peft_adapter, HfModel, TensorSource};
 
 use crate::error::{EvolveError, Result};
 use crate::evolve_run::RunContext;
@@ -64,9 +64,18 @@ impl MergeBaseline {
             quote(&config.base)
         );
         for task in &config.tasks {
-            yaml.push_str(&format!(
-                "  - model: {}\n    parameters:\n      weight: 1.0\n",
+            // An adapter expert is named as mergekit names a LoRA applied to a model.
+            let model = if is_peft_adapter(&task.expert) {
+                quote(Path::new(&format!(
+                    "{}+{}",
+                    config.base.display(),
+                    task.expert.display()
+                )))
+            } else {
                 quote(&task.expert)
+            };
+            yaml.push_str(&format!(
+                "  - model: {model}\n    parameters:\n      weight: 1.0\n"
             ));
             if let Some(d) = self.density {
                 yaml.push_str(&format!("      density: {d}\n"));

@@ -46,9 +46,20 @@ pub fn parse_dtype(name: &str) -> Result<DType> {
     }
 }
 
-/// Loads a Hugging Face folder or a GGUF file into the engine.
+/// Loads a Hugging Face folder, a GGUF file or an adapter folder (on the base it names) into
+/// the engine.
 pub fn load_engine(model: &Path, device: &Device, dtype: DType) -> Result<Engine> {
-    let input = ModelInput::open(model)?;
+    load_engine_with_base(model, None, device, dtype)
+}
+
+/// Loads `model` into the engine; an adapter folder is applied to `base` when given.
+pub fn load_engine_with_base(
+    model: &Path,
+    base: Option<&Path>,
+    device: &Device,
+    dtype: DType,
+) -> Result<Engine> {
+    let input = ModelInput::open_with_base(model, base)?;
     let tokenizer = TextTokenizer::from_companions(&input.companions()?, model)?;
     Engine::from_source(
         &input.config_json(),

@@ -95,7 +95,7 @@ impl RunContext {
         on_event(EvolveEvent::Stage("opening models"));
         let base = ModelInput::open(&config.base)?;
         let expert_paths: Vec<PathBuf> = config.tasks.iter().map(|t| t.expert.clone()).collect();
-        let experts = ModelInput::open_all(&expert_paths)?;
+        let experts = ModelInput::open_all_with_base(&expert_paths, &config.base)?;
         let sources: Vec<&dyn TensorSource> = experts.iter().map(ModelInput::source).collect();
         on_event(EvolveEvent::Stage("SVD bases of the experts' task vectors"));
         let options = BasisOptions {

@@ -13,6 +13,7 @@ use crate::blend::{aggregate_weights, Blend};
 use crate::breed::blend_identity;
 use crate::error::{EvolveError, Result};
 use crate::evolve_run::{write_atomic, EventSink, EvolveEvent, Individuals, RunContext};
+use crate::model_input::ModelInput;
 use crate::report::{ResultRow, RunResults, REPORT_FILE, RESULTS_FILE};
 use crate::scorer::Scorer;
 use cycleqd_weights::TensorSource;
@@ -213,6 +214,7 @@ pub(crate) fn reference_rows(
         scorer,
         &ctx.base_identity(),
         &config.base,
+        &config.base,
         "base",
         on_event,
     )?];
@@ -222,6 +224,7 @@ pub(crate) fn reference_rows(
             scorer,
             &ctx.expert_identity(k),
             &task.expert,
+            &config.base,
             &name,
             on_event,
         )?);
@@ -244,14 +247,18 @@ fn single_pick(
     }
 }
 
+/// The row of the model at `path` (an adapter folder applies to `base`).
 fn score_folder(
     scorer: &mut Scorer,
     identity: &str,
     path: &Path,
+    base: &Path,
     name: &str,
     on_event: &mut EventSink<'_>,
 ) -> Result<ResultRow> {
-    let row = crate::baselines::folder_row(scorer, name, identity, path)?;
+    let row = scorer.report_row(name, identity, None, || {
+        Ok(Box::new(ModelInput::open_with_base(path, Some(base))?) as Box<dyn TensorSource>)
+    })?;
     Ok(announced(row, on_event))
 }
 

@@ -20,7 +20,9 @@ pub mod weight_search;
 
 pub use baselines::{run_merge_baseline, BaselineOutcome, MergeBaseline};
 pub use blend::{aggregate_weights, Blend};
-pub use engine_model::{load_engine, parse_device, parse_dtype, EngineModel};
+pub use engine_model::{
+    load_engine, load_engine_with_base, parse_device, parse_dtype, EngineModel,
+};
 pub use error::{EvolveError, Result};
 pub use evolve_run::{
     load_run_config, resume, start, EventSink, EvolveEvent, GenerationReport, RunContext,

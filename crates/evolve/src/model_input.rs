@@ -1,8 +1,13 @@
-//! Opens whatever the user names as a model: a Hugging Face folder or a GGUF file.
+//! Opens whatever the user names as a model: a Hugging Face folder, a GGUF file, or a PEFT
+//! LoRA adapter folder applied to a base.
 
+use std::cell::OnceCell;
 use std::path::{Path, PathBuf};
 
-use cycleqd_weights::{GgufModel, HfModel, TensorSource};
+use cycleqd_weights::{
+    is_peft_adapter, AdaptedModel, ContentHash, GgufModel, HfModel, PeftAdapter, TensorSource,
+    ADAPTER_CONFIG, ADAPTER_WEIGHTS,
+};
 use serde_json::Value;
 
 use crate::error::{EvolveError, Result};
@@ -13,18 +18,49 @@ pub enum ModelInput {
     Hf(HfModel),
     /// A llama GGUF file.
     Gguf(GgufModel),
+    /// A PEFT LoRA adapter folder applied to its base (config and tokenizer are the base's).
+    Adapted(Box<AdaptedModel<ModelInput>>),
 }
 
 impl ModelInput {
-    /// Opens `path`, deciding by what it is.
+    /// Opens `path`, deciding by what it is. An adapter folder is applied to the base its
+    /// `base_model_name_or_path` names, which must then be a local model.
     pub fn open(path: &Path) -> Result<Self> {
-        let model_err = |source| EvolveError::model(path, source);
+        Self::open_with_base(path, None)
+    }
+
+    /// Opens `path`; an adapter folder is applied to `base` when given (else as
+    /// [`ModelInput::open`] does). Models that are not adapters ignore `base`.
+    pub fn open_with_base(path: &Path, base: Option<&Path>) -> Result<Self> {
+        let hash = OnceCell::new();
+        Self::open_sharing_hash(path, base, &hash)
+    }
+
+    /// Opens every model of `paths`, in order, applying adapter folders to `base`; the base's
+    /// content hash is computed at most once for them all.
+    pub fn open_all_with_base(paths: &[PathBuf], base: &Path) -> Result<Vec<Self>> {
+        let hash = OnceCell::new();
+        paths
+            .iter()
+            .map(|p| Self::open_sharing_hash(p, Some(base), &hash))
+            .collect()
+    }
+
+    fn open_sharing_hash(
+        path: &Path,
+        base: Option<&Path>,
+        base_hash: &OnceCell<String>,
+    ) -> Result<Self> {
         if !path.exists() {
             return Err(EvolveError::Invalid(format!(
                 "{}: no such file or folder",
                 path.display()
             )));
         }
+        if is_peft_adapter(path) {
+            return Self::open_adapter(path, base, base_hash);
+        }
+        let model_err = |source| EvolveError::model(path, source);
         if path.is_dir() {
             Ok(Self::Hf(HfModel::open(path).map_err(model_err)?))
         } else {
@@ -32,9 +68,40 @@ impl ModelInput {
         }
     }
 
-    /// Opens every model of `paths`, in order.
-    pub fn open_all(paths: &[PathBuf]) -> Result<Vec<Self>> {
-        paths.iter().map(|p| Self::open(p)).collect()
+    fn open_adapter(
+        path: &Path,
+        base: Option<&Path>,
+        base_hash: &OnceCell<String>,
+    ) -> Result<Self> {
+        let adapter = PeftAdapter::open(path)?;
+        let base_path = match base {
+            Some(b) => b.to_path_buf(),
+            None => recorded_base(&adapter)?,
+        };
+        if is_peft_adapter(&base_path) {
+            return Err(EvolveError::Invalid(format!(
+                "{}: the base of adapter {} is itself an adapter folder; give a model as the base",
+                base_path.display(),
+                path.display()
+            )));
+        }
+        let base = Self::open_sharing_hash(&base_path, None, &OnceCell::new())?;
+        // Hashing a base costs a read of every byte: done only when the adapter can be
+        // checked, and once for all the adapters of one base.
+        let hash = match adapter.base_content_hash() {
+            Some(_) => {
+                if base_hash.get().is_none() {
+                    let _ = base_hash.set(ContentHash::of_model(base.source())?.hex());
+                }
+                base_hash.get().cloned()
+            }
+            None => None,
+        };
+        Ok(Self::Adapted(Box::new(AdaptedModel::new(
+            base,
+            adapter,
+            hash.as_deref(),
+        )?)))
     }
 
     /// The tensors.
@@ -42,6 +109,7 @@ impl ModelInput {
         match self {
             Self::Hf(m) => m,
             Self::Gguf(m) => m,
+            Self::Adapted(m) => m.as_ref(),
         }
     }
 
@@ -50,6 +118,7 @@ impl ModelInput {
         match self {
             Self::Hf(_) => "Hugging Face folder",
             Self::Gguf(_) => "GGUF file",
+            Self::Adapted(_) => "PEFT LoRA adapter on its base",
         }
     }
 
@@ -58,6 +127,7 @@ impl ModelInput {
         match self {
             Self::Hf(m) => m.config().raw.clone(),
             Self::Gguf(m) => m.config_json(),
+            Self::Adapted(m) => m.base().config_json(),
         }
     }
 
@@ -78,6 +148,7 @@ impl ModelInput {
                 })
                 .collect(),
             Self::Gguf(m) => Ok(m.companion_files()?),
+            Self::Adapted(m) => m.base().companions(),
         }
     }
 
@@ -96,8 +167,36 @@ impl ModelInput {
                 files
             }
             Self::Gguf(m) => vec![m.path().to_path_buf()],
+            Self::Adapted(m) => {
+                let dir = m.adapter().dir();
+                let mut files = vec![dir.join(ADAPTER_CONFIG), dir.join(ADAPTER_WEIGHTS)];
+                files.extend(m.base().files());
+                files
+            }
         }
     }
+}
+
+/// The base an adapter names in `base_model_name_or_path`, when that is a local model: as
+/// PEFT reads it (relative to the working directory), else relative to the adapter folder
+/// (an adapter kept beside its base).
+fn recorded_base(adapter: &PeftAdapter) -> Result<PathBuf> {
+    let dir = adapter.dir();
+    let named = adapter.base_model_name_or_path().unwrap_or_default();
+    let found = [PathBuf::from(named), dir.join(named)]
+        .into_iter()
+        .find(|p| !named.is_empty() && p.exists());
+    found.ok_or_else(|| {
+        let what = if named.is_empty() {
+            "names no base model (`base_model_name_or_path` is empty)".to_string()
+        } else {
+            format!("names base model `{named}`, which is not a local folder or file")
+        };
+        EvolveError::Invalid(format!(
+            "{}: the adapter {what}; pass the base with --base",
+            dir.display()
+        ))
+    })
 }
 
 impl TensorSource for ModelInput {

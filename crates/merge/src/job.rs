@@ -1,12 +1,12 @@
-//! A merge config made ready to run: its models opened and checked against each other, and the
-//! plan resolved, all before any tensor is read.
+//! A merge config made ready to run: its models opened (adapters applied to theirs) and checked
+//! against each other, and the plan resolved, all before any tensor is read.
 
 use std::path::{Path, PathBuf};
 
-use cycleqd_weights::{HfModel, TensorMeta, TensorSource};
+use cycleqd_weights::{AdaptedModel, HfModel, PeftAdapter, TensorMeta, TensorSource};
 
 use crate::compat::{check_architectures, check_tensors};
-use crate::config::MergeConfig;
+use crate::config::{MergeConfig, ModelRef};
 use crate::error::{MergeError, Result};
 use crate::plan::MergePlan;
 use crate::shard_reader::ShardReader;
@@ -15,8 +15,45 @@ use crate::stream::{run, Input, StreamOptions};
 /// A config with its input models open and its plan made.
 pub struct MergeJob {
     config: MergeConfig,
-    models: Vec<HfModel>,
+    models: Vec<Opened>,
     plan: MergePlan,
+}
+
+/// One input: a model folder, or a folder with a LoRA adapter applied.
+// A merge holds a handful of these, so the variants' sizes do not matter.
+#[allow(clippy::large_enum_variant)]
+enum Opened {
+    Folder(HfModel),
+    Adapted(AdaptedModel<HfModel>),
+}
+
+impl Opened {
+    fn open(model: &ModelRef) -> Result<Self> {
+        let folder = HfModel::open(&model.path)?;
+        Ok(match &model.adapter {
+            None => Self::Folder(folder),
+            Some(adapter) => Self::Adapted(AdaptedModel::new(
+                folder,
+                PeftAdapter::open(adapter)?,
+                None,
+            )?),
+        })
+    }
+
+    /// The model folder (for an adapter, the one it is applied to: its config and tokenizer).
+    fn folder(&self) -> &HfModel {
+        match self {
+            Self::Folder(m) => m,
+            Self::Adapted(m) => m.base(),
+        }
+    }
+
+    fn source(&self) -> &dyn TensorSource {
+        match self {
+            Self::Folder(m) => m,
+            Self::Adapted(m) => m,
+        }
+    }
 }
 
 impl MergeJob {
@@ -26,11 +63,11 @@ impl MergeJob {
         let models = config
             .models
             .iter()
-            .map(|p| HfModel::open(p).map_err(MergeError::from))
+            .map(Opened::open)
             .collect::<Result<Vec<_>>>()?;
         // The reference model is the base where there is one, as mergekit's output config is.
         let reference = config.base_index().unwrap_or(0);
-        let mut order: Vec<&HfModel> = vec![&models[reference]];
+        let mut order: Vec<&Opened> = vec![&models[reference]];
         order.extend(
             models
                 .iter()
@@ -38,19 +75,18 @@ impl MergeJob {
                 .filter(|(i, _)| *i != reference)
                 .map(|(_, m)| m),
         );
-        check_architectures(&order.iter().map(|m| m.config()).collect::<Vec<_>>())?;
-        check_tensors(
+        check_architectures(
             &order
                 .iter()
-                .map(|m| *m as &dyn TensorSource)
+                .map(|m| m.folder().config())
                 .collect::<Vec<_>>(),
         )?;
-        let sources: Vec<&dyn TensorSource> =
-            models.iter().map(|m| m as &dyn TensorSource).collect();
+        check_tensors(&order.iter().map(|m| m.source()).collect::<Vec<_>>())?;
+        let sources: Vec<&dyn TensorSource> = models.iter().map(Opened::source).collect();
         let plan = MergePlan::new(
             &config,
             &sources,
-            models[reference].config().num_hidden_layers,
+            models[reference].folder().config().num_hidden_layers,
         )?;
         Ok(Self {
             config,
@@ -71,7 +107,7 @@ impl MergeJob {
 
     /// The model whose `config.json` and tokenizer the output gets: the base, else the first.
     pub fn reference_model(&self) -> &HfModel {
-        &self.models[self.config.base_index().unwrap_or(0)]
+        self.models[self.config.base_index().unwrap_or(0)].folder()
     }
 
     /// Runs the merge into `out` (which must not exist, or be empty), calling `on_tensor`
@@ -97,12 +133,24 @@ impl MergeJob {
                 Ok((name, bytes))
             })
             .collect::<Result<Vec<_>>>()?;
+        // Folders are read by positioned reads; adapted models a whole tensor at a time, since
+        // each adapted tensor is computed from the base's.
         let readers = self
             .models
             .iter()
-            .map(ShardReader::open)
+            .map(|m| match m {
+                Opened::Folder(f) => ShardReader::open(f).map(Some),
+                Opened::Adapted(_) => Ok(None),
+            })
             .collect::<Result<Vec<_>>>()?;
-        let inputs: Vec<Input> = readers.iter().map(Input::Shards).collect();
+        let inputs: Vec<Input> = readers
+            .iter()
+            .zip(&self.models)
+            .map(|(reader, model)| match reader {
+                Some(r) => Input::Shards(r),
+                None => Input::Source(model.source()),
+            })
+            .collect();
         run(
             &self.plan,
             &inputs,

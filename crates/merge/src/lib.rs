@@ -22,7 +22,7 @@ mod seeding;
 mod shard_reader;
 pub mod stream;
 
-pub use config::{MergeConfig, MethodKind};
+pub use config::{MergeConfig, MethodKind, ModelRef};
 pub use error::{MergeError, Result};
 pub use job::MergeJob;
 pub use methods::{

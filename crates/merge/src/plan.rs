@@ -236,8 +236,7 @@ impl Resolver<'_> {
             let whose = match model {
                 Some(m) => format!(
                     " for model {} (set it under {}, or for every model under parameters)",
-                    self.config.models[m].display(),
-                    self.config.slices[0].model_parameters[m].location
+                    self.config.models[m], self.config.slices[0].model_parameters[m].location
                 ),
                 None => " (set it under parameters)".to_string(),
             };
@@ -355,7 +354,7 @@ mod tests {
         let opened: Vec<HfModel> = config
             .models
             .iter()
-            .map(|p| HfModel::open(p).unwrap())
+            .map(|p| HfModel::open(&p.path).unwrap())
             .collect();
         let sources: Vec<&dyn TensorSource> =
             opened.iter().map(|m| m as &dyn TensorSource).collect();

@@ -6,11 +6,11 @@ use std::path::Path;
 use cycleqd_weights::{check_compatible, TensorSource};
 use serde_json::Value;
 
-use crate::content_hash::ContentHash;
 use crate::error::{RecipeError, Result};
 use crate::expert_basis::{EntryPlan, ExpertBasis};
 use crate::layout::BasisLayout;
 use crate::manifest::{BasisManifest, MANIFEST_FORMAT};
+use crate::ContentHash;
 
 /// How bases are built.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -147,7 +147,7 @@ impl<'a> LineagePlan<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::content_hash::ContentHash;
+    use crate::ContentHash;
 
     fn lineage(p1: u64, p2: u64) -> Genome {
         Genome::Lineage(Lineage {

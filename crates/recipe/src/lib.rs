@@ -9,7 +9,6 @@
 //! Gaussian and `svd_child` children are [`Genome::Lineage`]: parents, weights and a seed.
 
 mod basis_set;
-mod content_hash;
 #[cfg(feature = "cuda")]
 mod cuda_svd;
 mod draws;
@@ -27,9 +26,9 @@ mod svd;
 mod weight_ops;
 
 pub use basis_set::{entry_key, BasisEvent, BasisOptions, BasisSet};
-pub use content_hash::ContentHash;
 #[cfg(feature = "cuda")]
 pub use cuda_svd::GpuSvd;
+pub use cycleqd_weights::ContentHash;
 pub use draws::CrossoverWeights;
 pub use error::{RecipeError, Result};
 pub use expert_basis::{ExpertBasis, MatrixBasis};

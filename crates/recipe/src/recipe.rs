@@ -3,10 +3,10 @@
 //! `tau = sum_k a_k tau(E_k)`. Crossover and `svd_expert` mutation act on the coefficients.
 
 use crate::basis_set::BasisSet;
-use crate::content_hash::ContentHash;
 use crate::draws::{check_rate, uniform_draws, CrossoverWeights, Stream};
 use crate::error::{RecipeError, Result};
 use crate::layout::{BasisLayout, TensorRole};
+use crate::ContentHash;
 
 /// Coefficients of the singular directions of one expert's matrix.
 #[derive(Clone, Debug, PartialEq)]

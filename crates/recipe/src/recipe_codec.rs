@@ -8,9 +8,9 @@
 use base64::Engine;
 use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::content_hash::ContentHash;
 use crate::error::{RecipeError, Result};
 use crate::recipe::{Coefficients, Directions, Recipe};
+use crate::ContentHash;
 
 /// The first bytes of every binary recipe.
 pub const RECIPE_MAGIC: &[u8; 8] = b"CQDRCP01";

@@ -55,6 +55,18 @@ pub enum WeightsError {
         /// Which property differs, with both values.
         problem: String,
     },
+    /// A LoRA adapter applied to a base other than the one it records.
+    #[error("{adapter}: the adapter was made for another base: it records base content hash {recorded}, but the base {base} has {actual}")]
+    AdapterBase {
+        /// The adapter folder.
+        adapter: PathBuf,
+        /// The base it was applied to.
+        base: String,
+        /// The hash the adapter records.
+        recorded: String,
+        /// The hash of the base given.
+        actual: String,
+    },
     /// An error from the GGUF reader.
     #[error(transparent)]
     Gguf(#[from] crate::gguf::GgufError),

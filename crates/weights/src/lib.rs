@@ -5,6 +5,7 @@
 
 mod byte_size;
 mod config;
+mod content_hash;
 mod dtype;
 mod error;
 pub mod gguf;
@@ -20,6 +21,7 @@ mod tensor;
 
 pub use byte_size::ByteSize;
 pub use config::ModelConfig;
+pub use content_hash::ContentHash;
 pub use dtype::DType;
 pub use error::{Result, WeightsError};
 pub use gguf_model::GgufModel;
@@ -27,7 +29,8 @@ pub use hf_folder::{natural_cmp, HfModel, COMPANION_FILES, SINGLE_WEIGHTS, WEIGH
 pub use model_copy::{copy_model, CopyOptions};
 pub use model_writer::ModelWriter;
 pub use peft_adapter::{
-    write_peft_adapter, LoraAdapterConfig, ADAPTER_CONFIG, ADAPTER_WEIGHTS, BASE_HASH_KEY,
+    is_peft_adapter, write_peft_adapter, AdaptedModel, LoraAdapterConfig, LoraPair, PeftAdapter,
+    ADAPTER_CONFIG, ADAPTER_WEIGHTS, BASE_HASH_KEY,
 };
 pub use random_model::{write_random_llama, LlamaShape};
 pub use safetensors_file::{SafetensorsFile, TensorSpan};

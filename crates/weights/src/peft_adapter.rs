@@ -5,9 +5,15 @@
 //! `...lora_B.weight` has `(out, r)`, and the adapted base tensor `<module>.weight` becomes
 //! `W + scale · B·A` with `scale = lora_alpha / r` (`lora_alpha / sqrt(r)` with `use_rslora`).
 
+mod adapted;
+mod read;
 mod write;
 
+pub use adapted::AdaptedModel;
+pub use read::{LoraPair, PeftAdapter};
 pub use write::{write_peft_adapter, LoraAdapterConfig};
+
+use std::path::Path;
 
 /// The adapter's config file.
 pub const ADAPTER_CONFIG: &str = "adapter_config.json";
@@ -16,6 +22,12 @@ pub const ADAPTER_WEIGHTS: &str = "adapter_model.safetensors";
 /// The safetensors `__metadata__` key holding the hex content hash of the base the adapter was
 /// trained on.
 pub const BASE_HASH_KEY: &str = "cycleqd.base_content_hash";
+
+/// Whether `path` is a PEFT adapter folder (a folder with `adapter_config.json`), as opposed to
+/// a model folder or file.
+pub fn is_peft_adapter(path: &Path) -> bool {
+    path.join(ADAPTER_CONFIG).is_file()
+}
 
 /// The prefix PEFT gives every tensor of a causal-LM adapter.
 const KEY_PREFIX: &str = "base_model.model.";

@@ -1,5 +1,6 @@
 //! One `.safetensors` file, memory-mapped, its header checked up front.
 
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
@@ -29,6 +30,7 @@ pub struct SafetensorsFile {
     path: PathBuf,
     map: Mmap,
     spans: Vec<TensorSpan>,
+    metadata: BTreeMap<String, String>,
 }
 
 impl SafetensorsFile {
@@ -39,11 +41,12 @@ impl SafetensorsFile {
         // SAFETY: the map is read-only; a file truncated under us by another process can fault,
         // the same contract every mmap-based model loader has.
         let map = unsafe { Mmap::map(&file) }.map_err(|e| WeightsError::io(path, e))?;
-        let spans = parse_header(path, &map)?;
+        let (spans, metadata) = parse_header(path, &map)?;
         Ok(Self {
             path: path.to_path_buf(),
             map,
             spans,
+            metadata,
         })
     }
 
@@ -57,13 +60,21 @@ impl SafetensorsFile {
         &self.spans
     }
 
+    /// The header's `__metadata__` (string to string; empty when the file has none).
+    pub fn metadata(&self) -> &BTreeMap<String, String> {
+        &self.metadata
+    }
+
     /// The bytes of one span.
     pub fn bytes(&self, span: &TensorSpan) -> &[u8] {
         &self.map[span.range.clone()]
     }
 }
 
-fn parse_header(path: &Path, map: &[u8]) -> Result<Vec<TensorSpan>> {
+/// The file's tensors and its `__metadata__`.
+type Header = (Vec<TensorSpan>, BTreeMap<String, String>);
+
+fn parse_header(path: &Path, map: &[u8]) -> Result<Header> {
     let bad = |problem: String| WeightsError::format(path, problem);
     if map.len() < 8 {
         return Err(bad(format!(
@@ -86,8 +97,12 @@ fn parse_header(path: &Path, map: &[u8]) -> Result<Vec<TensorSpan>> {
         .ok_or_else(|| bad("corrupt safetensors header: expected a JSON object".into()))?;
     let data_len = map.len() - data_start;
     let mut spans = Vec::with_capacity(entries.len());
+    let mut metadata = BTreeMap::new();
     for (name, entry) in entries {
         if name == "__metadata__" {
+            metadata = string_map(entry).ok_or_else(|| {
+                bad("corrupt safetensors header: `__metadata__` must map strings to strings".into())
+            })?;
             continue;
         }
         let field = |key: &str| {
@@ -141,7 +156,14 @@ fn parse_header(path: &Path, map: &[u8]) -> Result<Vec<TensorSpan>> {
         });
     }
     check_no_overlap(path, &mut spans)?;
-    Ok(spans)
+    Ok((spans, metadata))
+}
+
+fn string_map(v: &Value) -> Option<BTreeMap<String, String>> {
+    v.as_object()?
+        .iter()
+        .map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+        .collect()
 }
 
 fn check_no_overlap(path: &Path, spans: &mut [TensorSpan]) -> Result<()> {

@@ -4,14 +4,16 @@
 //! support are refused by name, as are unknown keys.
 
 mod method_kind;
+mod model_ref;
 mod setting;
 
 use std::path::{Path, PathBuf};
 
-use cycleqd_weights::DType;
+use cycleqd_weights::{is_peft_adapter, DType};
 use serde_norway::{Mapping, Value};
 
 pub use method_kind::{DefaultValue, Kind, MethodKind, ParamSpec, Scope, ALL_METHODS};
+pub use model_ref::ModelRef;
 pub use setting::{Conditional, Scalar, Setting};
 
 use crate::error::{MergeError, Result};
@@ -44,10 +46,10 @@ pub struct MergeConfig {
     /// The merge method.
     pub method: MethodKind,
     /// The base model, if the config names one.
-    pub base_model: Option<PathBuf>,
+    pub base_model: Option<ModelRef>,
     /// Every input model in config order; a base model that the config names only as
     /// `base_model` comes last (as mergekit adds it).
-    pub models: Vec<PathBuf>,
+    pub models: Vec<ModelRef>,
     /// Layer slices in order; a `models` config is one slice over all layers.
     pub slices: Vec<Slice>,
     /// Global parameters.
@@ -171,7 +173,7 @@ impl Reader {
         let out_dtype = get("out_dtype")
             .map(|v| self.dtype("out_dtype", v))
             .transpose()?;
-        self.tokenizer(top, base_model.as_deref())?;
+        self.tokenizer(top, base_model.as_ref())?;
         let parameters = match get("parameters") {
             Some(v) => self.parameters("parameters", v, method, false)?,
             None => Parameters {
@@ -241,11 +243,12 @@ impl Reader {
         Ok(())
     }
 
-    fn tokenizer(&self, top: &Mapping, base: Option<&Path>) -> Result<()> {
+    fn tokenizer(&self, top: &Mapping, base: Option<&ModelRef>) -> Result<()> {
         let is_base = |v: &Value| match v.as_str() {
             Some("base") => Ok(true),
             Some("union") => Ok(false),
-            Some(other) => Ok(base.is_some_and(|b| self.resolve(other) == b)),
+            // An adapter never changes the vocabulary: the base's model folder is its tokenizer.
+            Some(other) => Ok(base.is_some_and(|b| self.resolve(other) == b.path)),
             None => Err(()),
         };
         let explain = "only the base model's tokenizer is supported (`tokenizer_source: base`): inputs must share one vocabulary";
@@ -299,19 +302,45 @@ impl Reader {
         }
     }
 
-    fn model_path(&self, key: &str, v: &Value) -> Result<PathBuf> {
+    /// A model reference: `PATH`, or `PATH+ADAPTER` split on `+` as mergekit splits it.
+    fn model_path(&self, key: &str, v: &Value) -> Result<ModelRef> {
         let text = match v {
             Value::String(s) => s.as_str(),
             Value::Mapping(_) => {
-                return Err(self.error(key, "expected a path to a local Hugging Face folder; model references with LoRA or revisions are not supported"))
+                return Err(self.error(key, "expected a path to a local Hugging Face folder, or MODEL+ADAPTER; model references written as mappings or with revisions are not supported"))
             }
             _ => return Err(self.error(key, "expected a path to a local Hugging Face folder")),
         };
+        match text.split('+').collect::<Vec<_>>().as_slice() {
+            [model] => Ok(ModelRef::folder(self.folder(key, model)?)),
+            [model, adapter] => {
+                let path = self.folder(key, model)?;
+                let adapter_path = self.resolve(adapter);
+                if !is_peft_adapter(&adapter_path) {
+                    return Err(self.error(
+                        key,
+                        format!(
+                            "in `{text}`, {} is not a PEFT adapter folder (no adapter_config.json); MODEL+ADAPTER applies a LoRA adapter to MODEL",
+                            adapter_path.display()
+                        ),
+                    ));
+                }
+                Ok(ModelRef {
+                    path,
+                    adapter: Some(adapter_path),
+                })
+            }
+            _ => Err(self.error(
+                key,
+                format!("cannot parse `{text}`: expected MODEL or MODEL+ADAPTER, with one `+`"),
+            )),
+        }
+    }
+
+    fn folder(&self, key: &str, text: &str) -> Result<PathBuf> {
         let path = self.resolve(text);
         if !path.exists() {
-            let hint = if text.contains('+') {
-                " (`model+lora` references are not supported: merge the LoRA first)"
-            } else if text.contains('@') {
+            let hint = if text.contains('@') {
                 " (`model@revision` references are not supported)"
             } else if !text.starts_with('.')
                 && !text.starts_with('/')
@@ -336,7 +365,7 @@ impl Reader {
         v: &Value,
         method: MethodKind,
         extra: &[&str],
-    ) -> Result<(PathBuf, Parameters, Mapping)> {
+    ) -> Result<(ModelRef, Parameters, Mapping)> {
         if v.is_string() {
             return Ok((
                 self.model_path(key, v)?,
@@ -383,8 +412,8 @@ impl Reader {
         &self,
         v: &Value,
         method: MethodKind,
-        base: Option<&PathBuf>,
-    ) -> Result<(Vec<PathBuf>, Vec<Slice>)> {
+        base: Option<&ModelRef>,
+    ) -> Result<(Vec<ModelRef>, Vec<Slice>)> {
         let list = v.as_sequence().filter(|l| !l.is_empty()).ok_or_else(|| {
             self.error(
                 "models",
@@ -397,7 +426,7 @@ impl Reader {
             let key = format!("models[{i}]");
             let (path, params, _) = self.model_entry(&key, entry, method, &[])?;
             if models.contains(&path) {
-                return Err(self.error(&key, format!("{} is listed twice", path.display())));
+                return Err(self.error(&key, format!("{path} is listed twice")));
             }
             models.push(path);
             model_parameters.push(params);
@@ -423,13 +452,13 @@ impl Reader {
         &self,
         v: &Value,
         method: MethodKind,
-        base: Option<&PathBuf>,
-    ) -> Result<(Vec<PathBuf>, Vec<Slice>)> {
+        base: Option<&ModelRef>,
+    ) -> Result<(Vec<ModelRef>, Vec<Slice>)> {
         let list = v
             .as_sequence()
             .filter(|l| !l.is_empty())
             .ok_or_else(|| self.error("slices", "expected a non-empty list of {sources: [...]}"))?;
-        let mut models: Vec<PathBuf> = Vec::new();
+        let mut models: Vec<ModelRef> = Vec::new();
         let mut slices = Vec::new();
         for (s, slice) in list.iter().enumerate() {
             let key = format!("slices[{s}]");
@@ -522,8 +551,8 @@ impl Reader {
                     return Err(self.error(&format!("{key}.sources[{i}]"), "model listed twice"));
                 }
             } else {
-                let mut these: Vec<&PathBuf> = entries.iter().map(|(p, _)| p).collect();
-                let mut first: Vec<&PathBuf> = models.iter().collect();
+                let mut these: Vec<&ModelRef> = entries.iter().map(|(p, _)| p).collect();
+                let mut first: Vec<&ModelRef> = models.iter().collect();
                 these.sort();
                 first.sort();
                 if these != first {
@@ -664,7 +693,7 @@ mod tests {
         let names: Vec<_> = c
             .models
             .iter()
-            .map(|p| p.file_name().unwrap().to_str().unwrap())
+            .map(|p| p.path.file_name().unwrap().to_str().unwrap())
             .collect();
         assert_eq!(names, ["a", "b", "base"]);
         assert_eq!(c.base_index(), Some(2));
@@ -754,7 +783,7 @@ mod tests {
             ),
             (
                 "models:\n  - model: a+lora\nmerge_method: linear\n".to_string(),
-                "`model+lora` references are not supported",
+                "is not a PEFT adapter folder (no adapter_config.json)",
             ),
             (
                 "models:\n  - model: a\n  - model: a\nmerge_method: linear\n".to_string(),

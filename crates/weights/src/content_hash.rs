@@ -1,12 +1,14 @@
 //! Content hashes of models: SHA-256 over every tensor's name, shape, dtype and stored bytes.
+//! They live with the weights so that everything reading models (adapters checking their
+//! base, the basis cache, result caches) identifies a model the same way.
 
 use std::fmt;
 
-use cycleqd_weights::TensorSource;
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
 use crate::error::Result;
+use crate::tensor::TensorSource;
 
 /// A SHA-256 digest identifying the content of a model (or of anything derived from models).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -92,7 +94,7 @@ impl fmt::Debug for ContentHash {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use cycleqd_weights::{write_random_llama, DType, HfModel, LlamaShape};
+    use crate::{write_random_llama, DType, HfModel, LlamaShape};
 
     #[test]
     fn hex_round_trips() {
