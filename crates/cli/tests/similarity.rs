@@ -60,7 +60,7 @@ fn similarity_is_one_for_the_same_spectrum_and_lower_for_another_fine_tune() {
         .find(|l| l.starts_with("task vectors:"))
         .unwrap_or_else(|| panic!("{text}"));
     let numbers: Vec<f64> = line
-        .split(|c: char| c == '=' || c == ',')
+        .split(['=', ','])
         .filter_map(|p| p.trim().parse().ok())
         .collect();
     assert_eq!(numbers.len(), 3, "{line}");
