@@ -32,10 +32,10 @@ pub fn finetune_plan(scale: DemoScale) -> FinetunePlan {
     match scale {
         DemoScale::Quick => FinetunePlan {
             train_problems: 240,
-            expert_steps: 30,
-            all_data_steps: 90,
+            expert_steps: 24,
+            all_data_steps: 60,
             batch_size: 8,
-            learning_rate: 2e-5,
+            learning_rate: 5e-5,
         },
         DemoScale::Full => FinetunePlan {
             train_problems: 600,

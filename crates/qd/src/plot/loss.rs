@@ -9,7 +9,7 @@ use super::{padded_range, plot_error};
 use crate::error::QdError;
 
 const SIZE: (u32, u32) = (900, 560);
-const RAW: RGBColor = RGBColor(170, 190, 220);
+const RAW: RGBColor = RGBColor(120, 150, 200);
 const SMOOTH: RGBColor = RGBColor(31, 119, 180);
 
 /// Draws `losses` (the loss of steps 1, 2, ...) and their moving average over `window` steps
@@ -51,11 +51,15 @@ pub fn loss_curve(losses: &[f64], window: usize, title: &str, path: &Path) -> Re
         .map_err(&fail)?
         .label("step loss")
         .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], RAW.stroke_width(3)));
-    chart
-        .draw_series(LineSeries::new(smooth, SMOOTH.stroke_width(2)))
-        .map_err(&fail)?
-        .label(format!("mean of the last {window} steps"))
-        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], SMOOTH.stroke_width(3)));
+    if window > 1 {
+        chart
+            .draw_series(LineSeries::new(smooth, SMOOTH.stroke_width(2)))
+            .map_err(&fail)?
+            .label(format!("mean of the last {window} steps"))
+            .legend(|(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], SMOOTH.stroke_width(3))
+            });
+    }
     chart
         .configure_series_labels()
         .position(SeriesLabelPosition::UpperRight)
