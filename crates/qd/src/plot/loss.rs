@@ -56,9 +56,7 @@ pub fn loss_curve(losses: &[f64], window: usize, title: &str, path: &Path) -> Re
             .draw_series(LineSeries::new(smooth, SMOOTH.stroke_width(2)))
             .map_err(&fail)?
             .label(format!("mean of the last {window} steps"))
-            .legend(|(x, y)| {
-                PathElement::new(vec![(x, y), (x + 20, y)], SMOOTH.stroke_width(3))
-            });
+            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], SMOOTH.stroke_width(3)));
     }
     chart
         .configure_series_labels()
