@@ -59,9 +59,9 @@ struct SearchPlan {
     generations: u64,
     /// The ablations' generations.
     ablation_generations: u64,
-    /// HumanEval problems of the held-out coding skill (`None`: the tiny base's `compare`
-    /// skill instead).
-    humaneval_count: Option<usize>,
+    /// Problems of the real base's held-out skills, HumanEval and world capitals (`None`:
+    /// the tiny base's `compare` skill instead).
+    held_out_counts: Option<(usize, usize)>,
 }
 
 fn search_plan(base: DemoBase, scale: DemoScale) -> SearchPlan {
@@ -74,14 +74,14 @@ fn search_plan(base: DemoBase, scale: DemoScale) -> SearchPlan {
                 test_count: 16,
                 generations: 8,
                 ablation_generations: 4,
-                humaneval_count: Some(10),
+                held_out_counts: Some((10, 20)),
             },
             DemoScale::Full => SearchPlan {
                 optimize_count: 16,
                 test_count: 40,
                 generations: 40,
                 ablation_generations: 20,
-                humaneval_count: Some(40),
+                held_out_counts: Some((40, 60)),
             },
         };
     }
@@ -92,14 +92,14 @@ fn search_plan(base: DemoBase, scale: DemoScale) -> SearchPlan {
             test_count: 20,
             generations: 16,
             ablation_generations: 6,
-            humaneval_count: None,
+            held_out_counts: None,
         },
         DemoScale::Full => SearchPlan {
             optimize_count: 24,
             test_count: 60,
             generations: 96,
             ablation_generations: 96,
-            humaneval_count: None,
+            held_out_counts: None,
         },
     }
 }
@@ -434,16 +434,24 @@ fn run_toml(
             spec(DataSplit::Test, plan.test_count),
         ));
     }
-    let (held_out, spec) = match plan.humaneval_count {
-        Some(count) => ("humaneval".to_string(), format!("humaneval:count={count}")),
-        None => (
+    let held_out = match plan.held_out_counts {
+        Some((humaneval, capitals)) => vec![
+            (
+                "humaneval".to_string(),
+                format!("humaneval:count={humaneval}"),
+            ),
+            ("capitals".to_string(), format!("capitals:count={capitals}")),
+        ],
+        None => vec![(
             cycleqd_demo::RETENTION_SKILL.to_string(),
             cycleqd_demo::retention_task_spec(DataSplit::Test, plan.test_count, seed),
-        ),
+        )],
     };
-    text.push_str(&format!(
-        "[[held_out]]\nname = {held_out:?}\ntest = {spec:?}\n\n"
-    ));
+    for (name, spec) in held_out {
+        text.push_str(&format!(
+            "[[held_out]]\nname = {name:?}\ntest = {spec:?}\n\n"
+        ));
+    }
     text.push_str(&format!(
         "[search]\ngenerations = {generations}\nseed = {seed}\n{}\n[evaluation]\ncache = {}\nbasis_cache = {}\n",
         variant.settings,

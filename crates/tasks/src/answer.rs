@@ -1,6 +1,7 @@
-//! Short-answer skill: each problem is a question whose answer is one exact string (a word
-//! or a number) derivable from the question itself; a reply passes when, trimmed of
-//! surrounding whitespace, it equals the answer.
+//! Short-answer skills: each problem is a question with one answer (a word, a number, a
+//! name). By default a reply passes when, trimmed of surrounding whitespace, it equals the
+//! answer; a task can instead accept any reply that mentions the answer (or one of its
+//! accepted spellings) as a whole word, for chat models that answer in a sentence.
 
 use std::time::Instant;
 
@@ -21,8 +22,11 @@ pub struct AnswerProblem {
     pub id: String,
     /// What the model is asked.
     pub question: String,
-    /// The only accepted reply (compared after trimming whitespace).
+    /// The accepted reply (compared after trimming whitespace).
     pub answer: String,
+    /// Other accepted spellings, for tasks that grade by mention.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub also: Vec<String>,
 }
 
 impl AnswerProblem {
@@ -48,18 +52,39 @@ impl AnswerProblem {
     }
 }
 
+/// How a reply is compared with the answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Matching {
+    /// The trimmed reply equals the answer.
+    #[default]
+    Exact,
+    /// The reply contains the answer or an accepted spelling as a whole word (letter case
+    /// ignored).
+    Mentions,
+}
+
+impl Matching {
+    fn is_exact(&self) -> bool {
+        *self == Matching::Exact
+    }
+}
+
 /// A suite of short-answer questions, prompted with the question alone.
 #[derive(Debug, Clone)]
 pub struct AnswerTask {
     name: String,
     problems: Vec<AnswerProblem>,
     generation: GenParams,
+    matching: Matching,
 }
 
 #[derive(Serialize)]
 struct Fingerprinted<'a> {
     problems: &'a [AnswerProblem],
     generation: &'a GenParams,
+    #[serde(skip_serializing_if = "Matching::is_exact")]
+    matching: Matching,
 }
 
 impl AnswerTask {
@@ -76,7 +101,14 @@ impl AnswerTask {
                 max_new_tokens: 8,
                 stop: vec![],
             },
+            matching: Matching::Exact,
         })
+    }
+
+    /// Grades replies by `matching`.
+    pub fn with_matching(mut self, matching: Matching) -> Self {
+        self.matching = matching;
+        self
     }
 
     /// Generation settings.
@@ -110,6 +142,22 @@ impl AnswerTask {
             Verdict::fail(format!("expected {:?}, got {given:?}", problem.answer))
         }
     }
+
+    /// Whether the reply mentions the answer or an accepted spelling as a whole word.
+    pub fn grade_mention(problem: &AnswerProblem, reply: &str) -> Verdict {
+        let said = reply.to_lowercase();
+        let found = std::iter::once(&problem.answer)
+            .chain(&problem.also)
+            .find(|a| mentions(&said, &a.to_lowercase()));
+        match found {
+            Some(a) => Verdict::pass(format!("mentions {a:?}")),
+            None => Verdict::fail(format!(
+                "expected a mention of {:?}, got {:?}",
+                problem.answer,
+                reply.trim()
+            )),
+        }
+    }
 }
 
 impl Task for AnswerTask {
@@ -123,6 +171,7 @@ impl Task for AnswerTask {
             &Fingerprinted {
                 problems: &self.problems,
                 generation: &self.generation,
+                matching: self.matching,
             },
         )
     }
@@ -147,7 +196,10 @@ impl Task for AnswerTask {
             .zip(outputs)
             .map(|((problem, prompt), (output, generation_seconds))| {
                 let start = Instant::now();
-                let verdict = AnswerTask::grade(problem, &output);
+                let verdict = match self.matching {
+                    Matching::Exact => AnswerTask::grade(problem, &output),
+                    Matching::Mentions => AnswerTask::grade_mention(problem, &output),
+                };
                 SampleRecord {
                     id: problem.id.clone(),
                     prompt,
@@ -166,6 +218,15 @@ impl Task for AnswerTask {
             samples,
         ))
     }
+}
+
+/// Whether `word` occurs in `text` with no letter or digit right before or after it.
+fn mentions(text: &str, word: &str) -> bool {
+    text.match_indices(word).any(|(i, _)| {
+        let before = text[..i].chars().next_back();
+        let after = text[i + word.len()..].chars().next();
+        !before.is_some_and(char::is_alphanumeric) && !after.is_some_and(char::is_alphanumeric)
+    })
 }
 
 impl ProvidesReferences for AnswerTask {
@@ -190,6 +251,7 @@ mod tests {
             id: "p".into(),
             question: "Which number is largest: 41, 87, 12?".into(),
             answer: answer.into(),
+            also: vec![],
         }
     }
 
@@ -202,6 +264,20 @@ mod tests {
             let verdict = AnswerTask::grade(&p, wrong);
             assert!(!verdict.passed, "{wrong:?} passed");
             assert!(verdict.detail.contains("expected \"87\""), "{verdict:?}");
+        }
+    }
+
+    #[test]
+    fn mentions_pass_as_whole_words_in_any_case_and_any_accepted_spelling() {
+        let mut p = problem("Kyiv");
+        p.also = vec!["Kiev".into()];
+        for said in ["Kyiv", "The capital is kyiv.", "It is Kiev", "KYIV!"] {
+            assert!(AnswerTask::grade_mention(&p, said).passed, "{said:?}");
+        }
+        for said in ["Kyivan", "Lviv", "", "kiev2"] {
+            let verdict = AnswerTask::grade_mention(&p, said);
+            assert!(!verdict.passed, "{said:?}");
+            assert!(verdict.detail.contains("\"Kyiv\""), "{verdict:?}");
         }
     }
 
@@ -226,6 +302,7 @@ mod tests {
                 id: format!("p{i}"),
                 question: format!("Which number is smallest: {}, 90?", 10 + i),
                 answer: format!("{}", 10 + i),
+                also: vec![],
             })
             .collect();
         let task = AnswerTask::new("small", problems).unwrap();

@@ -14,6 +14,7 @@
 
 pub mod answer;
 pub mod cache;
+pub mod capitals;
 pub mod coding;
 pub mod db;
 pub mod error;

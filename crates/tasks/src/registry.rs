@@ -7,6 +7,7 @@
 //! | `os` | `path` (required), `mode` = `single` or `agent`, `rounds` (default 5) |
 //! | `db` | `path` (required), `backend` = `sqlite` or `postgres`, `url` (default `$CYCLEQD_POSTGRES_URL`) |
 //! | `gen-coding`, `gen-os`, `gen-db`, `gen-compare` | `split` (default `test`), `difficulty` (default `mixed`), `count` (default 100), `seed` (default 0), and `gen-os`'s `mode`/`rounds`, `gen-db`'s `backend`/`url` |
+//! | `capitals` | `count` (the first N of 100 countries; default all): "What is the capital of X?", passed when the reply names it |
 //! | `external` | `spec`: a JSON file holding a [`CommandTask`] |
 
 use std::collections::BTreeMap;
@@ -271,6 +272,10 @@ fn build(spec: &str, ctx: &TaskContext) -> Result<SpecTask, TaskError> {
             s.only(&gen_keys)?;
             SpecTask::Answer(generators::compare_task(&s.gen_config()?)?.with_name(s.text))
         }
+        "capitals" => {
+            s.only(&["count"])?;
+            SpecTask::Answer(crate::capitals::capitals_task(s.text, s.count()?)?)
+        }
         "external" => {
             s.only(&["spec"])?;
             let path = PathBuf::from(
@@ -294,7 +299,7 @@ fn build(spec: &str, ctx: &TaskContext) -> Result<SpecTask, TaskError> {
         other => {
             return Err(s.err(format!(
                 "unknown task {other:?}; known: humaneval, mbpp, os, db, gen-coding, gen-os, \
-                 gen-db, gen-compare, external"
+                 gen-db, gen-compare, capitals, external"
             )))
         }
     };
@@ -341,6 +346,7 @@ mod tests {
             "gen-os:split=train,count=5",
             "gen-db:split=train,count=5",
             "gen-compare:split=train,count=5",
+            "capitals:count=5",
         ] {
             let dialogues = reference_dialogues_from_spec(spec, &ctx).unwrap();
             assert_eq!(dialogues.len(), 5, "{spec}");

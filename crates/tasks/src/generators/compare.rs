@@ -48,6 +48,7 @@ pub fn generate(config: &GenConfig) -> Result<Vec<AnswerProblem>, TaskError> {
         .into_iter()
         .enumerate()
         .map(|(i, (question, answer))| AnswerProblem {
+            also: vec![],
             id: format!(
                 "gen-compare/{}/{}/{i}",
                 config.split.name(),
