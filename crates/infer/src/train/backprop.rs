@@ -650,7 +650,9 @@ fn lm_head_loss(
             Threads::All,
         );
         let want_grad = dhf.is_some() || dhead.is_some();
-        total += logits
+        // Per-row losses collected in order and summed in order: a parallel sum's order
+        // would vary from run to run.
+        let losses: Vec<f64> = logits
             .par_chunks_mut(vocab)
             .zip(block.par_iter())
             .map(|(z, &(_, target))| {
@@ -667,7 +669,8 @@ fn lm_head_loss(
                 }
                 loss
             })
-            .sum::<f64>();
+            .collect();
+        total += losses.iter().sum::<f64>();
         if let Some(dhf) = dhf.as_deref_mut() {
             let mut d_rows = vec![0f32; c * h];
             matmul(

@@ -33,49 +33,54 @@ pub(crate) fn rms_norm_backward(
     dw: Option<&mut [f32]>,
 ) {
     let dim = w.len();
-    let partial = dx
+    // One partial sum per fixed block of rows, added in block order: rayon's fold/reduce
+    // splits adaptively, so its summation order (and the float result) would vary from run
+    // to run, and a resumed run must end with exactly the weights of an uninterrupted one.
+    let partials: Vec<Vec<f32>> = dx
         .par_chunks_mut(dim * ROW_BLOCK)
         .zip(dy.par_chunks(dim * ROW_BLOCK))
         .zip(x.par_chunks(dim * ROW_BLOCK))
         .zip(rstd.par_chunks(ROW_BLOCK))
-        .fold(
-            || vec![0f32; if dw.is_some() { dim } else { 0 }],
-            |mut acc, (((dx, dy), x), rstd)| {
-                for (((dx, dy), x), &r) in dx
-                    .chunks_mut(dim)
-                    .zip(dy.chunks(dim))
-                    .zip(x.chunks(dim))
-                    .zip(rstd)
-                {
-                    let mut dot = 0f32;
-                    for ((dy, x), w) in dy.iter().zip(x).zip(w) {
-                        dot += dy * w * x * r;
-                    }
-                    let mean = dot / dim as f32;
-                    for (((dx, dy), x), w) in dx.iter_mut().zip(dy).zip(x).zip(w) {
-                        let xhat = x * r;
-                        *dx += r * (dy * w - xhat * mean);
-                    }
-                    for ((a, dy), x) in acc.iter_mut().zip(dy).zip(x) {
-                        *a += dy * x * r;
-                    }
+        .map(|(((dx, dy), x), rstd)| {
+            let mut acc = vec![0f32; if dw.is_some() { dim } else { 0 }];
+            for (((dx, dy), x), &r) in dx
+                .chunks_mut(dim)
+                .zip(dy.chunks(dim))
+                .zip(x.chunks(dim))
+                .zip(rstd)
+            {
+                let mut dot = 0f32;
+                for ((dy, x), w) in dy.iter().zip(x).zip(w) {
+                    dot += dy * w * x * r;
                 }
-                acc
-            },
-        )
-        .reduce_with(add_vecs);
-    if let (Some(dw), Some(partial)) = (dw, partial) {
-        for (d, p) in dw.iter_mut().zip(partial) {
-            *d += p;
-        }
+                let mean = dot / dim as f32;
+                for (((dx, dy), x), w) in dx.iter_mut().zip(dy).zip(x).zip(w) {
+                    let xhat = x * r;
+                    *dx += r * (dy * w - xhat * mean);
+                }
+                for ((a, dy), x) in acc.iter_mut().zip(dy).zip(x) {
+                    *a += dy * x * r;
+                }
+            }
+            acc
+        })
+        .collect();
+    if let Some(dw) = dw {
+        add_in_order(dw, &partials);
     }
 }
 
-fn add_vecs(mut a: Vec<f32>, b: Vec<f32>) -> Vec<f32> {
-    for (a, b) in a.iter_mut().zip(b) {
-        *a += b;
+/// `total += Σ partials`, the partials added one after another in their order.
+fn add_in_order(total: &mut [f32], partials: &[Vec<f32>]) {
+    let mut sum = vec![0f32; total.len()];
+    for p in partials {
+        for (s, v) in sum.iter_mut().zip(p) {
+            *s += v;
+        }
     }
-    a
+    for (t, s) in total.iter_mut().zip(sum) {
+        *t += s;
+    }
 }
 
 fn sigmoid(x: f32) -> f32 {
@@ -167,25 +172,19 @@ pub(crate) fn add_bias(y: &mut [f32], bias: &[f32]) {
 /// `db += Σ_rows dy`.
 pub(crate) fn bias_backward(dy: &[f32], db: &mut [f32]) {
     let dim = db.len();
-    let sum = dy
+    let partials: Vec<Vec<f32>> = dy
         .par_chunks(dim * ROW_BLOCK)
-        .fold(
-            || vec![0f32; dim],
-            |mut acc, rows| {
-                for row in rows.chunks(dim) {
-                    for (a, v) in acc.iter_mut().zip(row) {
-                        *a += v;
-                    }
+        .map(|rows| {
+            let mut acc = vec![0f32; dim];
+            for row in rows.chunks(dim) {
+                for (a, v) in acc.iter_mut().zip(row) {
+                    *a += v;
                 }
-                acc
-            },
-        )
-        .reduce_with(add_vecs);
-    if let Some(sum) = sum {
-        for (d, s) in db.iter_mut().zip(sum) {
-            *d += s;
-        }
-    }
+            }
+            acc
+        })
+        .collect();
+    add_in_order(db, &partials);
 }
 
 #[cfg(test)]
