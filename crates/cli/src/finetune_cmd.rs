@@ -228,7 +228,7 @@ pub fn run(args: FinetuneArgs) -> Result<()> {
             }
         }
     }
-    finish(&work, &staging, &args.out)
+    finish(&work, &staging, &args.out, &log.losses)
 }
 
 /// The hidden sibling folder where a run keeps its checkpoint, log and stamp until done.
@@ -558,15 +558,9 @@ fn merge_into(engine: &mut Engine, adapters: &LoraAdapters) -> Result<()> {
 
 /// Adds the loss curve, the log and the stamp to the staged output, moves it into place and
 /// removes the work folder.
-fn finish(work: &Path, staging: &Path, out: &Path) -> Result<()> {
-    let log_text = std::fs::read_to_string(work.join(LOG))?;
-    let losses: Vec<f64> = log_text
-        .lines()
-        .filter_map(|l| serde_json::from_str::<LogLine>(l).ok())
-        .map(|l| f64::from(l.loss))
-        .collect();
+fn finish(work: &Path, staging: &Path, out: &Path, losses: &[f64]) -> Result<()> {
     let window = (losses.len() / 20).clamp(1, 50);
-    cycleqd_qd::plot::loss_curve(&losses, window, "fine-tuning loss", &staging.join(LOSS_PNG))
+    cycleqd_qd::plot::loss_curve(losses, window, "fine-tuning loss", &staging.join(LOSS_PNG))
         .context("drawing the loss curve")?;
     for name in [LOG, STAMP] {
         std::fs::copy(work.join(name), staging.join(name))

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 use cycleqd_infer::{Engine, Message, SftExample};
-use cycleqd_tasks::{reference_dialogues_from_spec, ChatMessage, Role, TaskContext};
+use cycleqd_tasks::{reference_dialogues_from_spec, ChatMessage, TaskContext};
 use serde::Deserialize;
 
 /// The examples of every task spec (each problem's opening, then its reference reply).
@@ -30,12 +30,7 @@ pub fn task_examples(engine: &Engine, specs: &[&str]) -> Result<Vec<SftExample>>
 }
 
 fn message(m: &ChatMessage) -> Message {
-    let role = match m.role {
-        Role::System => "system",
-        Role::User => "user",
-        Role::Assistant => "assistant",
-    };
-    Message::new(role, m.content.clone())
+    Message::new(m.role.as_str(), m.content.clone())
 }
 
 /// One line of a training file: `{"messages": [{"role", "content"}, ...]}` (the last message

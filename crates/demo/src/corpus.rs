@@ -3,7 +3,7 @@
 //! and the experts' chat examples.
 
 use cycleqd_infer::{ChatTemplate, Message, SftExample, TextTokenizer};
-use cycleqd_tasks::{ChatMessage, Role};
+use cycleqd_tasks::ChatMessage;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -20,12 +20,7 @@ pub(crate) struct Formatter<'a> {
 }
 
 fn message(m: &ChatMessage) -> Message {
-    let role = match m.role {
-        Role::System => "system",
-        Role::User => "user",
-        Role::Assistant => "assistant",
-    };
-    Message::new(role, m.content.clone())
+    Message::new(m.role.as_str(), m.content.clone())
 }
 
 impl<'a> Formatter<'a> {

@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use cycleqd_infer::{DType, Device, Engine, GenerationConfig, Message, Sampling, TextTokenizer};
-use cycleqd_tasks::{ChatMessage, GenParams, ModelError, Role, TextModel};
+use cycleqd_tasks::{ChatMessage, GenParams, ModelError, TextModel};
 
 use crate::error::{EvolveError, Result};
 use crate::model_input::ModelInput;
@@ -89,14 +89,7 @@ impl TextModel for EngineModel {
     fn chat_prompt(&self, messages: &[ChatMessage]) -> Result<String, ModelError> {
         let messages: Vec<Message> = messages
             .iter()
-            .map(|m| {
-                let role = match m.role {
-                    Role::System => "system",
-                    Role::User => "user",
-                    Role::Assistant => "assistant",
-                };
-                Message::new(role, m.content.clone())
-            })
+            .map(|m| Message::new(m.role.as_str(), m.content.clone()))
             .collect();
         Ok(self.engine.apply_chat_template(&messages, true)?)
     }
