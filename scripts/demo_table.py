@@ -1,6 +1,7 @@
 """Combines the demo-results.json of several seeds into Markdown tables: per model and
 skill, the mean test score and the spread (sample standard deviation) over the seeds, in %;
-the retention of each held-out skill (the model's score over the base's, per seed); and the
+each held-out skill's score, in %, and its retention (the model's score over the base's, per
+seed; left out where the base scores 0); and the
 experts' pairwise similarities; and how many of the models the searches scored (their
 journals beside each demo-results.json) score above 0 on two skills or more.
 
@@ -25,6 +26,7 @@ def main(paths):
     held_out = runs[0].get("held_out_tasks", [])
     names = [row["name"].split(" (lambda")[0] for row in runs[0]["rows"]]
     cells = {}
+    held = {}
     retention = {}
     for run in runs:
         if run["tasks"] != tasks or run.get("held_out_tasks", []) != held_out:
@@ -39,20 +41,28 @@ def main(paths):
                 for s, b in zip(row.get("held_out", []), base.get("held_out", []))
             ]
             retention.setdefault(name, []).append(ratios)
+            held.setdefault(name, []).append(row.get("held_out", []))
 
     caption = f"Test-split scores (%), mean ± standard deviation over {len(runs)} seeds"
     if held_out:
-        caption += "; retention = the held-out skill's score over the base's (1.00 = kept)"
+        caption += (
+            "; held out: the skill's score (%), and over the base's (x base, 1.00 = kept) "
+            "where the base scores above 0"
+        )
     print(caption + "\n")
-    header = tasks + ["mean"] + [f"retention: {t} (x base)" for t in held_out]
+    header = tasks + ["mean"] + [f"held out: {t}" for t in held_out]
     print("| model | " + " | ".join(header) + " |")
     print("|---|" + "---:|" * len(header))
     for name in names:
         rows = cells[name]
         columns = [spread([r[i] for r in rows]) for i in range(len(tasks) + 1)]
         for i in range(len(held_out)):
-            values = [r[i] for r in retention[name] if i < len(r)]
-            columns.append(spread(values, 1.0, 2) if values else "n/a")
+            scores = [r[i] for r in held[name] if i < len(r)]
+            ratios = [r[i] for r in retention[name] if i < len(r) and r[i] == r[i]]
+            cell = spread(scores) if scores else "n/a"
+            if ratios and len(ratios) == len(scores):
+                cell += f" ({spread(ratios, 1.0, 2)}x)"
+            columns.append(cell)
         print(f"| {name} | " + " | ".join(columns) + " |")
 
     pairs = {}

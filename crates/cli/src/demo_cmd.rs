@@ -41,6 +41,11 @@ pub struct DemoArgs {
     /// Seed of the models, the data draw and the searches.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Seed of the searches alone (default: --seed). Another search seed reuses the
+    /// folder's models, data, caches and baselines and writes its runs and tables under
+    /// `search-seed-S/`: the spread over search seeds is the searches' own variance.
+    #[arg(long)]
+    search_seed: Option<u64>,
     /// Output folder (default: demo-out, demo-quick-out with --quick; demo-smollm2-out,
     /// demo-smollm2-quick-out with --base smollm2); reused as a cache.
     #[arg(long)]
@@ -59,9 +64,11 @@ struct SearchPlan {
     generations: u64,
     /// The ablations' generations.
     ablation_generations: u64,
-    /// Problems of the real base's held-out skills, HumanEval and world capitals (`None`:
-    /// the tiny base's `compare` skill instead).
+    /// Problems of the real base's held-out skills, HumanEval and world capitals, 0 to leave
+    /// one out (`None`: the tiny base's `compare` skill instead).
     held_out_counts: Option<(usize, usize)>,
+    /// Whether the ablations run at all (`--no-ablations` also skips them).
+    ablations: bool,
 }
 
 fn search_plan(base: DemoBase, scale: DemoScale) -> SearchPlan {
@@ -69,19 +76,25 @@ fn search_plan(base: DemoBase, scale: DemoScale) -> SearchPlan {
         // Sized for the budgets (quick well under 30 minutes, full under 150 on 2 cores);
         // the measurements behind them are in docs/demo.md.
         return match scale {
+            // At 8 generations every ablation is the main run's first children (measured:
+            // all five equal CycleQD's row), and the base solves none of HumanEval's first
+            // ten problems, while HumanEval's long answers cost more than any other task: the
+            // quick scale leaves both out.
             DemoScale::Quick => SearchPlan {
                 optimize_count: 8,
                 test_count: 16,
                 generations: 8,
-                ablation_generations: 4,
-                held_out_counts: Some((10, 20)),
+                ablation_generations: 0,
+                held_out_counts: Some((0, 20)),
+                ablations: false,
             },
             DemoScale::Full => SearchPlan {
-                optimize_count: 16,
-                test_count: 40,
-                generations: 40,
-                ablation_generations: 20,
-                held_out_counts: Some((40, 60)),
+                optimize_count: 10,
+                test_count: 30,
+                generations: 20,
+                ablation_generations: 10,
+                held_out_counts: Some((20, 40)),
+                ablations: true,
             },
         };
     }
@@ -93,6 +106,7 @@ fn search_plan(base: DemoBase, scale: DemoScale) -> SearchPlan {
             generations: 16,
             ablation_generations: 6,
             held_out_counts: None,
+            ablations: true,
         },
         DemoScale::Full => SearchPlan {
             optimize_count: 24,
@@ -100,6 +114,7 @@ fn search_plan(base: DemoBase, scale: DemoScale) -> SearchPlan {
             generations: 96,
             ablation_generations: 96,
             held_out_counts: None,
+            ablations: true,
         },
     }
 }
@@ -207,11 +222,17 @@ pub fn run(args: DemoArgs) -> Result<()> {
     let out = out
         .canonicalize()
         .with_context(|| format!("resolving {}", out.display()))?;
+    let search_seed = args.search_seed.unwrap_or(args.seed);
+    let report_dir = if search_seed == args.seed {
+        out.clone()
+    } else {
+        out.join(format!("search-seed-{search_seed}"))
+    };
     eprintln!(
-        "== cycleqd demo ({}, seed {}) in {}",
+        "== cycleqd demo ({}, seed {}, search seed {search_seed}) in {}",
         scale.name(),
         args.seed,
-        out.display()
+        report_dir.display()
     );
 
     let models = match args.base {
@@ -232,11 +253,9 @@ pub fn run(args: DemoArgs) -> Result<()> {
     let plan = search_plan(args.base, scale);
     let mut rows = Vec::new();
     let mut main_results = None;
-    for variant in VARIANTS
-        .iter()
-        .filter(|v| !(args.no_ablations && v.ablation))
-    {
-        let dir = out.join("runs").join(variant.folder);
+    let ablations = plan.ablations && !args.no_ablations;
+    for variant in VARIANTS.iter().filter(|v| ablations || !v.ablation) {
+        let dir = report_dir.join("runs").join(variant.folder);
         let mut progress = EvolveProgress::new();
         eprintln!("== {}", variant.row);
         if dir.join("run.toml").is_file() {
@@ -247,8 +266,13 @@ pub fn run(args: DemoArgs) -> Result<()> {
             } else {
                 plan.generations
             };
-            let text = run_toml(&out, &dir, &models, &plan, args.seed, generations, variant);
-            let config = RunConfig::parse(&text, &out.join(format!("{}.toml", variant.folder)))?;
+            let seeds = Seeds {
+                data: args.seed,
+                search: search_seed,
+            };
+            let text = run_toml(&out, &dir, &models, &plan, seeds, generations, variant);
+            let config =
+                RunConfig::parse(&text, &report_dir.join(format!("{}.toml", variant.folder)))?;
             cycleqd_evolve::start(config, &mut |e| progress.show(e))?;
         }
         progress.finish();
@@ -275,7 +299,7 @@ pub fn run(args: DemoArgs) -> Result<()> {
     let main_results = main_results.context("the main CycleQD run did not run")?;
 
     eprintln!("== baselines");
-    let config = cycleqd_evolve::load_run_config(&out.join("runs").join("cycleqd"))?;
+    let config = cycleqd_evolve::load_run_config(&report_dir.join("runs").join("cycleqd"))?;
     let ctx = RunContext::open(config, &mut |_| {})?;
     let mut scorer = ctx.scorer()?;
     let mut baseline_rows = Vec::new();
@@ -325,22 +349,26 @@ pub fn run(args: DemoArgs) -> Result<()> {
         demo_markdown(&table),
         similarity_markdown(&similarity)
     );
-    std::fs::write(out.join("demo.md"), &markdown)?;
+    std::fs::write(report_dir.join("demo.md"), &markdown)?;
     std::fs::write(
-        out.join("demo-results.json"),
+        report_dir.join("demo-results.json"),
         serde_json::to_vec_pretty(&DemoResults { table, similarity })?,
     )?;
+    let ablation_note = if ablations {
+        format!("{} per ablation", plan.ablation_generations)
+    } else {
+        "no ablations".to_string()
+    };
     println!(
-        "test-split scores (%), {} scale, seed {}, {} generations (CycleQD; CMA-ES and NSGA-II: \
-         as many evaluations), {} per ablation\n\n{markdown}",
+        "test-split scores (%), {} scale, seed {}, search seed {search_seed}, {} generations \
+         (CycleQD; CMA-ES and NSGA-II: as many evaluations), {ablation_note}\n\n{markdown}",
         scale.name(),
         args.seed,
         plan.generations,
-        plan.ablation_generations
     );
     println!(
         "heatmaps, curves and fronts: {}\nmodels {stages_done:.0} s, total {:.0} s",
-        out.join("runs/*/plots").display(),
+        report_dir.join("runs/*/plots").display(),
         started.elapsed().as_secs_f64()
     );
     Ok(())
@@ -370,14 +398,18 @@ fn expert_similarities(models: &DemoModels) -> Result<Vec<PairSimilarity>> {
 }
 
 /// The demo's table: test scores per skill and their mean in %, then each held-out skill's
-/// score relative to the base's (retention; 1.00 = as good as the base).
+/// score in % and relative to the base's (retention; 1.00x = as good as the base; left out
+/// where the base scores 0).
 fn demo_markdown(table: &RunResults) -> String {
     let base = table.rows.iter().find(|r| r.name == "base");
     table.markdown_with(
-        |t| format!("retention: {t} (x base)"),
-        |row, i| match base.and_then(|b| b.held_out.get(i)).filter(|b| **b > 0.0) {
-            Some(b) => format!("{:.2}", row.held_out[i] / b),
-            None => "n/a".to_string(),
+        |t| format!("held out: {t} (x base)"),
+        |row, i| {
+            let score = format!("{:.1}", 100.0 * row.held_out[i]);
+            match base.and_then(|b| b.held_out.get(i)).filter(|b| **b > 0.0) {
+                Some(b) => format!("{score} ({:.2}x)", row.held_out[i] / b),
+                None => score,
+            }
         },
     )
 }
@@ -409,13 +441,20 @@ fn fmt_scores(scores: &[f64]) -> String {
         .join(" ")
 }
 
+/// The seeds of one search: of the problems drawn (the models' seed) and of the search.
+#[derive(Clone, Copy)]
+struct Seeds {
+    data: u64,
+    search: u64,
+}
+
 /// The run config of one search over the demo's models and tasks.
 fn run_toml(
     out: &Path,
     dir: &Path,
     models: &DemoModels,
     plan: &SearchPlan,
-    seed: u64,
+    seeds: Seeds,
     generations: u64,
     variant: &Variant,
 ) -> String {
@@ -424,7 +463,7 @@ fn run_toml(
     for (skill, expert) in &models.experts {
         let skill: Skill = skill.parse().expect("the demo's skills have valid names");
         let spec = |split: DataSplit, count: usize| {
-            cycleqd_demo::demo_task_spec(skill, split, count, seed)
+            cycleqd_demo::demo_task_spec(skill, split, count, seeds.data)
         };
         text.push_str(&format!(
             "[[task]]\nname = {:?}\nexpert = {}\noptimize = {:?}\ntest = {:?}\n\n",
@@ -435,16 +474,21 @@ fn run_toml(
         ));
     }
     let held_out = match plan.held_out_counts {
-        Some((humaneval, capitals)) => vec![
+        Some((humaneval, capitals)) => [
             (
-                "humaneval".to_string(),
+                "humaneval",
                 format!("humaneval:count={humaneval}"),
+                humaneval,
             ),
-            ("capitals".to_string(), format!("capitals:count={capitals}")),
-        ],
+            ("capitals", format!("capitals:count={capitals}"), capitals),
+        ]
+        .into_iter()
+        .filter(|(_, _, count)| *count > 0)
+        .map(|(name, spec, _)| (name.to_string(), spec))
+        .collect(),
         None => vec![(
             cycleqd_demo::RETENTION_SKILL.to_string(),
-            cycleqd_demo::retention_task_spec(DataSplit::Test, plan.test_count, seed),
+            cycleqd_demo::retention_task_spec(DataSplit::Test, plan.test_count, seeds.data),
         )],
     };
     for (name, spec) in held_out {
@@ -453,10 +497,16 @@ fn run_toml(
         ));
     }
     text.push_str(&format!(
-        "[search]\ngenerations = {generations}\nseed = {seed}\n{}\n[evaluation]\ncache = {}\nbasis_cache = {}\n",
+        "[search]\ngenerations = {generations}\nseed = {}\n{}\n[evaluation]\ncache = {}\nbasis_cache = {}\n",
+        seeds.search,
         variant.settings,
         q(&out.join("eval-cache")),
         q(&out.join("basis")),
     ));
+    if variant.ablation {
+        // The table shows an ablation's aggregate only; its other picks' test and held-out
+        // evaluations would cost the most of its run on the real model.
+        text.push_str("\n[result]\nreport = [\"aggregate\"]\n");
+    }
     text
 }

@@ -167,7 +167,8 @@ pub(crate) fn finish(
         .chain(std::iter::once("best-mean".to_string()))
         .chain(tasks.iter().map(|t| format!("best:{t}")));
     for name in order {
-        let Some(pick) = picks.get(&name) else {
+        let reported = config.result.report.is_empty() || config.result.report.contains(&name);
+        let Some(pick) = picks.get(&name).filter(|_| reported) else {
             continue;
         };
         let member_ids = pick

@@ -293,11 +293,19 @@ impl Default for EvaluationConfig {
 pub struct ResultConfig {
     /// Softmax temperature T of the aggregate's expert weights.
     pub temperature: f64,
+    /// The picks of a CycleQD run that get a reported row (test split and held-out skills):
+    /// `aggregate`, `best-mean`, `best:TASK`; empty (the default) reports them all. Every
+    /// pick stays exportable either way; this only saves the evaluations.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub report: Vec<String>,
 }
 
 impl Default for ResultConfig {
     fn default() -> Self {
-        Self { temperature: 1.0 }
+        Self {
+            temperature: 1.0,
+            report: Vec::new(),
+        }
     }
 }
 
@@ -500,6 +508,23 @@ impl RunConfig {
         let t = self.result.temperature;
         if !(t.is_finite() && t > 0.0) {
             return bad("result.temperature", format!("expected > 0, got {t}"));
+        }
+        for pick in &self.result.report {
+            let known = pick == "aggregate"
+                || pick == "best-mean"
+                || pick
+                    .strip_prefix("best:")
+                    .is_some_and(|t| self.tasks.iter().any(|task| task.name == t));
+            if !known {
+                return bad(
+                    "result.report",
+                    format!(
+                        "unknown pick {pick:?}: expected \"aggregate\", \"best-mean\" or \
+                         \"best:TASK\" with TASK one of {:?}",
+                        self.task_names()
+                    ),
+                );
+            }
         }
         Ok(())
     }
@@ -721,5 +746,18 @@ bc_range = [0.0, 0.5]
             err.contains("task[0].test") && err.contains("held-out"),
             "{err}"
         );
+
+        let err = parse(&format!("{MINIMAL}\n[result]\nreport = [\"best:os\"]\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("result.report") && err.contains("best:os"),
+            "{err}"
+        );
+        let config = parse(&format!(
+            "{MINIMAL}\n[result]\nreport = [\"aggregate\", \"best:db\"]\n"
+        ))
+        .unwrap();
+        assert_eq!(config.result.report, ["aggregate", "best:db"]);
     }
 }
