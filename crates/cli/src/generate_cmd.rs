@@ -25,9 +25,15 @@ pub struct GenerateArgs {
     /// A JSONL file, one prompt per line: {"prompt": "..."} or {"messages": [{"role": "user", "content": "..."}]}.
     #[arg(long = "prompts")]
     prompts_file: Option<PathBuf>,
-    /// Send each --prompt (and each "prompt" line) as a user turn through the chat template.
-    #[arg(long)]
+    /// Require the chat template (an error if the model has none). Without --chat or
+    /// --raw, each --prompt (and each "prompt" line) is sent as a user turn through the
+    /// chat template whenever the tokenizer has one, as instruct models expect.
+    #[arg(long, conflicts_with = "raw")]
     chat: bool,
+    /// Continue each --prompt (and each "prompt" line) as raw text, without the chat
+    /// template ("messages" lines still use it).
+    #[arg(long)]
+    raw: bool,
     /// Most tokens to generate per prompt.
     #[arg(long, default_value_t = 128)]
     max_new_tokens: usize,
@@ -75,6 +81,21 @@ pub fn run(args: GenerateArgs) -> Result<()> {
         dtype,
     )?;
     let load_secs = loading.elapsed().as_secs_f64();
+    if args.chat && !engine.has_chat_template() {
+        bail!(
+            "{} has no chat template (tokenizer_config.json has no `chat_template`): drop \
+             --chat to continue the prompts as raw text",
+            args.model.display()
+        );
+    }
+    let as_chat = !args.raw && engine.has_chat_template();
+    let prompts: Vec<Prompt> = prompts
+        .into_iter()
+        .map(|p| match p {
+            Prompt::Text(text) if as_chat => Prompt::Chat(vec![Message::new("user", text)]),
+            p => p,
+        })
+        .collect();
 
     let ids = prompts
         .iter()
@@ -140,20 +161,11 @@ fn reason(r: &StopReason) -> String {
     }
 }
 
+/// The prompts as given; plain ones become user turns later, once the model is known.
 fn collect_prompts(args: &GenerateArgs) -> Result<Vec<Prompt>> {
-    let wrap = |text: String| {
-        if args.chat {
-            Prompt::Chat(vec![Message::new("user", text)])
-        } else {
-            Prompt::Text(text)
-        }
-    };
-    let mut prompts: Vec<Prompt> = args.prompts.iter().cloned().map(wrap).collect();
+    let mut prompts: Vec<Prompt> = args.prompts.iter().cloned().map(Prompt::Text).collect();
     if let Some(path) = &args.prompts_file {
-        prompts.extend(read_jsonl(path)?.into_iter().map(|p| match p {
-            Prompt::Text(t) => wrap(t),
-            chat => chat,
-        }));
+        prompts.extend(read_jsonl(path)?);
     }
     if prompts.is_empty() {
         bail!("no prompts: give --prompt TEXT or --prompts FILE.jsonl");

@@ -27,7 +27,7 @@ fn generates_for_prompts_and_a_jsonl_file_and_reports_throughput() {
             "--prompts",
         ])
         .arg(&file)
-        .args(["--max-new-tokens", "6", "--json"])
+        .args(["--max-new-tokens", "6", "--json", "--raw"])
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -46,6 +46,35 @@ fn generates_for_prompts_and_a_jsonl_file_and_reports_throughput() {
         assert!(!line["text"].as_str().unwrap().is_empty(), "{line}");
     }
     assert!(stderr.contains("tokens/s"), "{stderr}");
+}
+
+#[test]
+fn an_instruct_model_gets_its_chat_template_unless_raw() {
+    let generate = |extra: &[&str]| {
+        let out = cycleqd()
+            .args(["generate", &smollm2(), "--prompt", "What is 2+2?"])
+            .args(["--max-new-tokens", "12", "--json"])
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let line: serde_json::Value =
+            serde_json::from_str(String::from_utf8(out.stdout).unwrap().trim()).unwrap();
+        line
+    };
+    let chat = generate(&[]);
+    assert_eq!(
+        chat["prompt"],
+        serde_json::json!([{"role": "user", "content": "What is 2+2?"}])
+    );
+    assert!(chat["text"].as_str().unwrap().contains('4'), "{chat}");
+    let raw = generate(&["--raw"]);
+    assert_eq!(raw["prompt"], "What is 2+2?");
+    assert_ne!(raw["text"], chat["text"]);
 }
 
 #[test]

@@ -143,6 +143,11 @@ impl Engine {
         &self.eos_ids
     }
 
+    /// Whether the tokenizer has a chat template.
+    pub fn has_chat_template(&self) -> bool {
+        self.chat_template.is_some()
+    }
+
     /// Renders `messages` with the model's chat template.
     pub fn apply_chat_template(
         &self,
