@@ -786,6 +786,7 @@ mod tests {
     fn errors_name_the_key() {
         let tmp = folders(&["a", "base"]);
         let head = "models:\n  - model: a\n    parameters: {weight: 1}\nbase_model: base\n";
+        let bare = "models:\n  - model: a\nbase_model: base\n";
         let cases = [
             (
                 format!("{head}merge_method: ties\nname: x\n"),
@@ -837,6 +838,34 @@ mod tests {
                 "`models`: expected a non-empty list",
             ),
             ("merge_method: linear\n".to_string(), "`models`: missing"),
+            (
+                "models:\n  - model: a\n    parameters: {weight: 1, density: 1.5}\nbase_model: base\nmerge_method: della\n".to_string(),
+                "`models[0].parameters.density`: `density` must be in [0, 1], found 1.5",
+            ),
+            (
+                format!("{bare}merge_method: sce\nparameters: {{select_topk: 2}}\n"),
+                "`parameters.select_topk`: `select_topk` must be in [0, 1], found 2",
+            ),
+            (
+                format!("{bare}merge_method: ram\nparameters: {{epsilon: -1}}\n"),
+                "`epsilon` must be at least 0, found -1",
+            ),
+            (
+                format!("{bare}merge_method: karcher\nparameters: {{max_iter: 2.5}}\n"),
+                "`parameters.max_iter`: expected a non-negative integer",
+            ),
+            (
+                "models:\n  - model: a\nmerge_method: nearswap\nparameters: {t: 0.1}\n".to_string(),
+                "`base_model`: missing: `nearswap`",
+            ),
+            (
+                format!("{head}merge_method: nuslerp\n"),
+                "`models`: `nuslerp` merges exactly 2 model(s) besides the base, the config has 1",
+            ),
+            (
+                format!("{bare}merge_method: passthrough\n"),
+                "`models`: `passthrough` merges exactly 1 model(s), the config has 2",
+            ),
             ("- a\n".to_string(), "expected a mapping"),
         ];
         for (yaml, needle) in cases {
