@@ -36,14 +36,16 @@ pub(crate) fn magprune(
 ) {
     let axis = if shape.len() >= 2 { 1 } else { usize::MAX };
     let (starts, stride, len) = fibers(shape, axis);
-    let mut order: Vec<usize> = Vec::with_capacity(len);
+    // Sort keys: the magnitude's bits (which order like non-negative floats), then the
+    // position, so one integer sort ranks by magnitude and then by position.
+    let mut order: Vec<(u32, usize)> = Vec::with_capacity(len);
     let mut keep = vec![false; len];
     for start in starts {
         let at = |k: usize| start + k * stride;
         order.clear();
-        order.extend(0..len);
-        order.sort_by(|&a, &b| delta[at(a)].abs().total_cmp(&delta[at(b)].abs()));
-        for (rank, &k) in order.iter().enumerate() {
+        order.extend((0..len).map(|k| (delta[at(k)].abs().to_bits(), k)));
+        order.sort_unstable();
+        for (rank, &(_, k)) in order.iter().enumerate() {
             // A row of one entry has no spread (mergekit divides 0 by 0 there).
             let spread = if len > 1 {
                 rank as f64 / (len - 1) as f64

@@ -3,7 +3,7 @@
 //! (at most `max_iter` steps, stopping when the step is below `tol`), and scaled by the mean
 //! of their norms. Every input counts equally; a base model is one more input.
 
-use super::{dot, norm, ModelParams, TensorInputs};
+use super::{norm, ModelParams, TensorInputs};
 use crate::error::Result;
 
 /// Karcher mean (`karcher`).
@@ -26,14 +26,13 @@ impl Karcher {
         let tol = self.tol;
         let alpha = 1.0 / models.len() as f64;
         let norms: Vec<f64> = models.iter().map(|m| norm(m)).collect();
-        let valid: Vec<Vec<f32>> = models
+        // The inputs longer than tol, with their norms: their unit vectors are computed where
+        // used rather than stored.
+        let valid: Vec<(&[f32], f32)> = models
             .iter()
             .zip(&norms)
             .filter(|(_, n)| **n > tol)
-            .map(|(m, n)| {
-                let n = *n as f32;
-                m.iter().map(|v| v / n).collect()
-            })
+            .map(|(m, n)| (*m, *n as f32))
             .collect();
         let size = models[0].len();
         if valid.is_empty() {
@@ -42,12 +41,13 @@ impl Karcher {
         // The valid inputs' weights, renormalized: all equal.
         let a = 1.0 / valid.len() as f32;
         let mut mean = vec![0.0f32; size];
-        for u in &valid {
-            mean.iter_mut().zip(u).for_each(|(m, u)| *m += a * u);
+        for (m, n) in &valid {
+            mean.iter_mut().zip(*m).for_each(|(x, v)| *x += a * (v / n));
         }
         let mean_norm = norm(&mean);
         if mean_norm < tol {
-            mean.copy_from_slice(&valid[0]);
+            let (m, n) = valid[0];
+            mean.iter_mut().zip(m).for_each(|(x, v)| *x = v / n);
         } else {
             let d = mean_norm as f32;
             mean.iter_mut().for_each(|m| *m /= d);
@@ -55,8 +55,13 @@ impl Karcher {
         let mut tangent = vec![0.0f32; size];
         for _ in 0..self.max_iter {
             tangent.fill(0.0);
-            for u in &valid {
-                let cos = dot(&mean, u).clamp(-1.0, 1.0);
+            for (u, n) in &valid {
+                let cos = mean
+                    .iter()
+                    .zip(*u)
+                    .map(|(m, v)| f64::from(*m) * f64::from(v / n))
+                    .sum::<f64>()
+                    .clamp(-1.0, 1.0);
                 let theta = cos.acos();
                 if theta < tol {
                     continue;
@@ -66,7 +71,7 @@ impl Karcher {
                 tangent
                     .iter_mut()
                     .zip(u.iter().zip(&mean))
-                    .for_each(|(t, (u, m))| *t += k * (u - cos * m));
+                    .for_each(|(t, (v, m))| *t += k * (v / n - cos * m));
             }
             let step = norm(&tangent);
             if step < tol {

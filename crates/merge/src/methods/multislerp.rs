@@ -3,7 +3,7 @@
 //! of their projections on the tangent space at m mapped back to the sphere by the
 //! exponential map, and the result scaled by the weighted mean of their norms.
 
-use super::{dot, norm, ModelParams, TensorInputs};
+use super::{norm, ModelParams, TensorInputs};
 use crate::error::{MergeError, Result};
 
 /// Multi-SLERP (`multislerp`).
@@ -34,38 +34,36 @@ impl Multislerp {
             }
             weights.iter_mut().for_each(|w| *w /= total);
         }
-        let points: Vec<Vec<f32>> = inputs
-            .models
-            .iter()
-            .map(|m| match inputs.base {
-                Some(base) => super::difference(m, base),
-                None => m.to_vec(),
-            })
-            .collect();
-        let n = points[0].len();
+        // The points (task vectors with a base) and their unit vectors are computed where
+        // used rather than stored: a tensor's inputs are all this holds per entry.
+        let base_or_zero = |e: usize| inputs.base.map_or(0.0, |b| b[e]);
+        let point = |i: usize, e: usize| inputs.models[i][e] - base_or_zero(e);
+        let n = inputs.numel();
         let eps = self.eps;
-        let norms: Vec<f64> = points.iter().map(|p| norm(p)).collect();
-        let units: Vec<Vec<f32>> = points
-            .iter()
-            .zip(&norms)
-            .map(|(p, n)| {
-                let d = (n + eps) as f32;
-                p.iter().map(|v| v / d).collect()
+        let norms: Vec<f64> = (0..inputs.models.len())
+            .map(|i| {
+                (0..n)
+                    .map(|e| f64::from(point(i, e)).powi(2))
+                    .sum::<f64>()
+                    .sqrt()
             })
             .collect();
+        let divisors: Vec<f32> = norms.iter().map(|n| (n + eps) as f32).collect();
+        let unit = |i: usize, e: usize| point(i, e) / divisors[i];
         let mut mean = vec![0.0f32; n];
-        for (u, w) in units.iter().zip(&weights) {
+        for (i, w) in weights.iter().enumerate() {
             let w = *w as f32;
-            mean.iter_mut().zip(u).for_each(|(m, u)| *m += u * w);
+            mean.iter_mut()
+                .enumerate()
+                .for_each(|(e, m)| *m += unit(i, e) * w);
         }
         let mean_norm = norm(&mean);
-        let base_or_zero = |e: usize| inputs.base.map_or(0.0, |b| b[e]);
         if mean_norm < eps {
-            if points.len() == 2 {
+            if inputs.models.len() == 2 {
                 // (Anti)parallel pair: mergekit falls back to the weighted sum.
                 let (w0, w1) = (weights[0] as f32, weights[1] as f32);
                 return Ok((0..n)
-                    .map(|e| points[0][e] * w0 + points[1][e] * w1 + base_or_zero(e))
+                    .map(|e| point(0, e) * w0 + point(1, e) * w1 + base_or_zero(e))
                     .collect());
             }
             return Err(MergeError::tensor(
@@ -76,13 +74,15 @@ impl Multislerp {
         let scale = mean_norm as f32;
         mean.iter_mut().for_each(|m| *m /= scale);
         let mut tangent = vec![0.0f32; n];
-        for (u, w) in units.iter().zip(&weights) {
-            let d = dot(u, &mean) as f32;
+        for (i, w) in weights.iter().enumerate() {
+            let d = (0..n)
+                .map(|e| f64::from(unit(i, e)) * f64::from(mean[e]))
+                .sum::<f64>() as f32;
             let w = *w as f32;
             tangent
                 .iter_mut()
-                .zip(u.iter().zip(&mean))
-                .for_each(|(t, (u, m))| *t += (u - d * m) * w);
+                .enumerate()
+                .for_each(|(e, t)| *t += (unit(i, e) - d * mean[e]) * w);
         }
         let tangent_norm = norm(&tangent) + eps;
         let (c, s) = (

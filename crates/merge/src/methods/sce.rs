@@ -68,13 +68,15 @@ impl Sce {
     fn selection(&self, taus: &[Vec<f32>]) -> Vec<bool> {
         let n = taus[0].len();
         let count = taus.len() as f64;
-        let variance: Vec<f64> = (0..n)
+        // Population variance over the models, accumulated in f64, kept in f32 as torch's.
+        let variance: Vec<f32> = (0..n)
             .map(|e| {
                 let mean = taus.iter().map(|t| f64::from(t[e])).sum::<f64>() / count;
-                taus.iter()
+                (taus
+                    .iter()
                     .map(|t| (f64::from(t[e]) - mean).powi(2))
                     .sum::<f64>()
-                    / count
+                    / count) as f32
             })
             .collect();
         // An entry varies unless every model has the same value there.
@@ -82,21 +84,32 @@ impl Sce {
             .filter(|&e| taus.iter().any(|t| t[e] != taus[0][e]))
             .count();
         // mergekit multiplies the count (a tensor) by the fraction in f32.
-        let k = (varying as f32 * self.select_topk.max(0.0) as f32) as usize;
-        let mut keep = vec![false; n];
+        let k = ((varying as f32 * self.select_topk.max(0.0) as f32) as usize).min(n);
         if k == 0 {
-            return keep;
+            return vec![false; n];
         }
-        let k = k.min(n);
-        let mut order: Vec<usize> = (0..n).collect();
-        // Largest variance first; equal variances by position.
-        order.select_nth_unstable_by(k - 1, |&a, &b| {
-            variance[b].total_cmp(&variance[a]).then(a.cmp(&b))
-        });
-        for &e in &order[..k] {
-            keep[e] = true;
-        }
-        keep
+        // The k-th largest variance; all larger ones are kept, and as many equal to it as fit,
+        // the earliest first (torch leaves the choice among equals unspecified).
+        let mut sorted = variance.clone();
+        let kth = *sorted
+            .select_nth_unstable_by(k - 1, |a, b| b.total_cmp(a))
+            .1;
+        drop(sorted);
+        let mut equal_left = k - variance
+            .iter()
+            .filter(|v| v.total_cmp(&kth).is_gt())
+            .count();
+        variance
+            .iter()
+            .map(|v| match v.total_cmp(&kth) {
+                std::cmp::Ordering::Greater => true,
+                std::cmp::Ordering::Equal if equal_left > 0 => {
+                    equal_left -= 1;
+                    true
+                }
+                _ => false,
+            })
+            .collect()
     }
 }
 
