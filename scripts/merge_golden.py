@@ -10,12 +10,16 @@ Run by developers, not CI (CI reads only the committed fixtures):
 
 Writes crates/merge/tests/fixtures/golden/:
     models/{base,expert1,expert2,expert3,other}/   config.json + model.safetensors (f32)
+    models/*_bf16/                                  the same models rounded to bf16
     cases/NAME.yaml                                 the mergekit config (paths relative to golden/)
     expected/NAME.safetensors                       mergekit's merged tensors
+    expected/NAME.config.json                       mergekit's output config (slice cases)
     manifest.json                                   mergekit version, seed, and the case list
 
 Experts are the base plus Gaussian noise (so task vectors are small and signs disagree);
-`other` is an independent model (so SLERP takes its spherical branch).
+`other` is an independent model (so SLERP takes its spherical branch). Every method added
+after the first set has an f32 case and a `_bf16` twin: the bf16 models in, computed in f32
+(`dtype: float32`, as cycleqd always computes), written as bf16 (`out_dtype: bfloat16`).
 """
 
 import json
@@ -95,11 +99,13 @@ def random_model(gen):
     return out
 
 
-def write_model(name, tensors):
+def write_model(name, tensors, dtype=torch.float32):
     d = GOLDEN / "models" / name
     d.mkdir(parents=True, exist_ok=True)
-    save_file({k: v.contiguous() for k, v in tensors.items()}, d / "model.safetensors", metadata={"format": "pt"})
-    (d / "config.json").write_text(json.dumps(config_json(), indent=2) + "\n")
+    save_file({k: v.to(dtype).contiguous() for k, v in tensors.items()}, d / "model.safetensors", metadata={"format": "pt"})
+    config = config_json()
+    config["torch_dtype"] = {torch.float32: "float32", torch.bfloat16: "bfloat16"}[dtype]
+    (d / "config.json").write_text(json.dumps(config, indent=2) + "\n")
 
 
 def models_block(entries):
@@ -112,6 +118,94 @@ def models_block(entries):
             lines.extend("      " + l for l in params)
     return "\n".join(lines)
 
+
+def slices_block(slices):
+    """slices: list of lists of (model, [start, end], parameters-flow-mapping or None)."""
+    lines = ["slices:"]
+    for sources in slices:
+        lines.append("  - sources:")
+        for model, (start, end), params in sources:
+            lines.append(f"      - model: models/{model}")
+            lines.append(f"        layer_range: [{start}, {end}]")
+            if params:
+                lines.append(f"        parameters: {params}")
+    return "\n".join(lines)
+
+
+def bf16_twin(text):
+    """The same case on the bf16 models, computed in f32 and written as bf16."""
+    for model in ("base", "expert1", "expert2", "expert3", "other"):
+        text = text.replace(f"models/{model}\n", f"models/{model}_bf16\n")
+    return text.replace("dtype: float32\n", "dtype: float32\nout_dtype: bfloat16\n")
+
+
+# The methods added after the first set: each case also gets a bf16 twin (NAME_bf16).
+NEW_CASES = {
+    # Depth up-scaling / frankenmerge: 4 output layers from 2-layer models, a layer repeated,
+    # scales (a gradient too) per source.
+    "passthrough": slices_block([
+        [("expert1", [0, 2], "{scale: [1.0, 0.5]}")],
+        [("base", [1, 2], "{scale: 0.5}")],
+        [("expert2", [0, 1], None)],
+    ]) + "\nmerge_method: passthrough\ndtype: float32\n",
+    "della_full_density": models_block([
+        ("expert1", ["weight: 1.0"]),
+        ("expert2", ["weight: 0.6"]),
+        ("expert3", ["weight: 0.3"]),
+    ]) + "\nbase_model: models/base\nmerge_method: della\ndtype: float32\n",
+    "della_linear_single": models_block([
+        ("expert1", ["weight: 1.0", "density: 0.5", "epsilon: 0.3"]),
+    ]) + "\nbase_model: models/base\nmerge_method: della_linear\ndtype: float32\n",
+    "della": models_block([
+        ("expert1", ["weight: 1.0", "density: 0.4"]),
+        ("expert2", ["weight: 0.7", "density: 0.6", "epsilon: 0.2"]),
+        ("expert3", ["weight: 0.5", "density: 0.5"]),
+    ]) + "\nbase_model: models/base\nmerge_method: della\nparameters:\n  lambda: 1.1\ndtype: float32\n",
+    "sce": models_block([
+        ("expert1", None), ("expert2", None), ("expert3", None),
+    ]) + "\nbase_model: models/base\nmerge_method: sce\nparameters:\n  select_topk: 0.5\ndtype: float32\n",
+    "sce_all": models_block([
+        ("expert1", None), ("expert2", None),
+    ]) + "\nbase_model: models/base\nmerge_method: sce\nparameters:\n  int8_mask: true\ndtype: float32\n",
+    "nuslerp": models_block([
+        ("expert1", ["weight: 0.3"]),
+        ("expert2", ["weight: [0.5, 0.9]"]),
+    ]) + "\nbase_model: models/base\nmerge_method: nuslerp\ndtype: float32\n",
+    "nuslerp_rows": models_block([
+        ("expert1", ["weight: 0.6"]),
+        ("other", ["weight: 0.4"]),
+    ]) + "\nmerge_method: nuslerp\nparameters:\n  nuslerp_flatten: false\ndtype: float32\n",
+    "nuslerp_columns": models_block([
+        ("expert1", ["weight: 0.6"]),
+        ("other", ["weight: 0.4"]),
+    ]) + "\nmerge_method: nuslerp\nparameters:\n  nuslerp_flatten: false\n  nuslerp_row_wise: true\ndtype: float32\n",
+    "multislerp": models_block([
+        ("expert1", ["weight: 0.5"]),
+        ("expert2", ["weight: 0.3"]),
+        ("expert3", ["weight: [0.2, 0.6]"]),
+    ]) + "\nbase_model: models/base\nmerge_method: multislerp\ndtype: float32\n",
+    "multislerp_no_base": models_block([
+        ("expert1", ["weight: 1.0"]),
+        ("other", ["weight: 2.0"]),
+        ("expert2", ["weight: 1.0"]),
+    ]) + "\nmerge_method: multislerp\nparameters:\n  normalize_weights: false\ndtype: float32\n",
+    # The base is one more input of the Karcher mean (mergekit ignores its role).
+    "karcher": models_block([
+        ("expert1", None), ("expert2", None), ("other", None),
+    ]) + "\nbase_model: models/base\nmerge_method: karcher\nparameters:\n  max_iter: 20\n  tol: 1.0e-6\ndtype: float32\n",
+    "nearswap": models_block([
+        ("expert1", None),
+    ]) + "\nbase_model: models/base\nmerge_method: nearswap\nparameters:\n  t:\n    - filter: mlp\n      value: [0.005, 0.02]\n    - value: 0.01\ndtype: float32\n",
+    "arcee_fusion": models_block([
+        ("expert1", None),
+    ]) + "\nbase_model: models/base\nmerge_method: arcee_fusion\ndtype: float32\n",
+    "ram": models_block([
+        ("expert1", None), ("expert2", None), ("expert3", None),
+    ]) + "\nbase_model: models/base\nmerge_method: ram\nparameters:\n  epsilon: 0.015\ndtype: float32\n",
+    "ramplus_tl": models_block([
+        ("expert1", None), ("expert2", None), ("expert3", None),
+    ]) + "\nbase_model: models/base\nmerge_method: ramplus_tl\nparameters:\n  epsilon: 0.02\n  r: 0.5\n  alpha: 0.3\ndtype: float32\n",
+}
 
 # Each case: name -> YAML. Paths are relative to the golden folder (mergekit runs from there).
 CASES = {
@@ -210,6 +304,9 @@ CASES = {
         ("expert1", None), ("expert2", None), ("expert3", None),
     ]) + "\nbase_model: models/base\nmerge_method: model_stock\nparameters:\n  filter_wise: true\ndtype: float32\n",
 }
+for _name, _text in NEW_CASES.items():
+    CASES[_name] = _text
+    CASES[_name + "_bf16"] = bf16_twin(_text)
 
 
 def main():
@@ -222,16 +319,21 @@ def main():
 
     if version("mergekit") != MERGEKIT_VERSION:
         sys.exit(f"expected mergekit {MERGEKIT_VERSION}, found {version('mergekit')}")
-    if GOLDEN.exists():
-        shutil.rmtree(GOLDEN)
+    # Only what this script writes: golden/peft/ is scripts/peft_adapter_fixture.py's.
+    for part in ("models", "cases", "expected"):
+        if (GOLDEN / part).exists():
+            shutil.rmtree(GOLDEN / part)
     gen = torch.Generator().manual_seed(SEED)
     base = random_model(gen)
-    write_model("base", base)
+    models = {"base": base}
     for i in (1, 2, 3):
-        write_model(f"expert{i}", {k: v + torch.randn(v.shape, generator=gen) * 0.02 for k, v in base.items()})
-    write_model("other", random_model(gen))
-    (GOLDEN / "cases").mkdir()
-    (GOLDEN / "expected").mkdir()
+        models[f"expert{i}"] = {k: v + torch.randn(v.shape, generator=gen) * 0.02 for k, v in base.items()}
+    models["other"] = random_model(gen)
+    for name, tensors in models.items():
+        write_model(name, tensors)
+        write_model(f"{name}_bf16", tensors, torch.bfloat16)
+    (GOLDEN / "cases").mkdir(parents=True)
+    (GOLDEN / "expected").mkdir(parents=True)
     cwd = os.getcwd()
     os.chdir(GOLDEN)
     try:
@@ -241,6 +343,8 @@ def main():
             with tempfile.TemporaryDirectory() as out:
                 run_merge(config, out, MergeOptions(random_seed=SEED, copy_tokenizer=False, write_model_card=False, quiet=True))
                 shutil.copy(Path(out) / "model.safetensors", GOLDEN / "expected" / f"{name}.safetensors")
+                if text.startswith("slices:"):
+                    shutil.copy(Path(out) / "config.json", GOLDEN / "expected" / f"{name}.config.json")
             print(f"{name}: ok")
     finally:
         os.chdir(cwd)

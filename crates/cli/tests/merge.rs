@@ -117,7 +117,9 @@ fn unknown_and_unsupported_keys_are_named() {
     models(dir);
     let cases = [
         ("models:\n  - model: e1\nbase_model: base\nmerge_metod: ties\n", "merge_metod"),
-        ("models:\n  - model: e1\nbase_model: base\nmerge_method: della\n", "della"),
+        ("models:\n  - model: e1\n    parameters: {weight: 1, density: 1.5}\nbase_model: base\nmerge_method: della\n", "models[0].parameters.density`: `density` must be in [0, 1], found 1.5"),
+        ("models:\n  - model: e1\nbase_model: base\nmerge_method: nuslerp\n", "`nuslerp` merges exactly 2 model(s) besides the base, the config has 1"),
+        ("slices:\n  - sources:\n      - {model: e1, layer_range: [0, 1]}\n      - {model: e2, layer_range: [0, 1]}\nmerge_method: passthrough\n", "`slices[0].sources`: `passthrough` merges exactly 1 model(s), the config has 2"),
         ("models:\n  - model: e1\n    parameters: {weight: 1, densty: 0.5}\nbase_model: base\nmerge_method: ties\n", "models[0].parameters.densty"),
         ("models:\n  - model: e1\n    parameters: {weight: 1}\nbase_model: base\nmerge_method: ties\ntokenizer_source: union\n", "tokenizer_source"),
         ("models:\n  - model: e1\n    parameters: {weight: 1}\nbase_model: base\nmerge_method: ties\nmodules: {}\n", "modules"),

@@ -151,11 +151,19 @@ impl MergeJob {
                 None => Input::Source(model.source()),
             })
             .collect();
+        let mut config = reference.config().raw.clone();
+        if self.plan.num_layers != reference.config().num_hidden_layers {
+            // Slices set the output's depth (as mergekit writes it): up-scaled or cut models
+            // would not load with the inputs' layer count.
+            if let Some(fields) = config.as_object_mut() {
+                fields.insert("num_hidden_layers".into(), self.plan.num_layers.into());
+            }
+        }
         run(
             &self.plan,
             &inputs,
             out,
-            &reference.config().raw,
+            &config,
             &companions,
             options,
             on_tensor,

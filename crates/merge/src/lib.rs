@@ -1,5 +1,7 @@
-//! Model merging for CycleQD: the classic merges (linear, task arithmetic, TIES, DARE,
-//! breadcrumbs, SLERP, model stock) with mergekit's semantics, and CycleQD's crossover.
+//! Model merging for CycleQD: every merge method of mergekit 0.1.5 (linear, task arithmetic,
+//! TIES, DARE, breadcrumbs, DELLA, SCE, SLERP, NuSLERP, Multi-SLERP, Karcher, model stock,
+//! NearSwap, Arcee Fusion, RAM, RAM+, passthrough with layer-range slices) with mergekit's
+//! semantics, and CycleQD's crossover.
 //!
 //! Three layers, usable separately:
 //! - [`methods`]: one tensor at a time, in memory: [`MergeMethod::merge`] takes the base's and

@@ -1,18 +1,30 @@
-//! Turns a config into one merge task per tensor: which inputs play which role, the method
-//! with its global parameters and every model's parameters resolved for that tensor (filters,
-//! gradients over the layers, defaults), and the output dtype. All of it before any tensor
-//! is read, so a config error never surfaces halfway through a merge.
+//! Turns a config into one merge task per output tensor: which input tensors play which role
+//! (with layer-range slices, output layer l may come from other layers of other models), the
+//! method with its global parameters and every model's parameters resolved for that tensor
+//! (filters, gradients over the layers, defaults, ranges), and the output dtype. All of it
+//! before any tensor is read, so a config error never surfaces halfway through a merge.
 
 use cycleqd_weights::{DType, TensorMeta, TensorSource};
 
 use crate::config::{
     as_bool, DefaultValue, MergeConfig, MethodKind, ParamSpec, Parameters, Scalar, Scope, Slice,
+    SliceSource,
 };
 use crate::error::{MergeError, Result};
 use crate::methods::{
-    draw_crossover_weights, Crossover, Linear, MergeMethod, ModelParams, ModelStock, Slerp,
+    draw_crossover_weights, ArceeFusion, Crossover, Karcher, Linear, MergeMethod, ModelParams,
+    ModelStock, Multislerp, Nearswap, Nuslerp, Passthrough, Ram, RamPlus, Sce, Slerp,
     TaskArithmetic,
 };
+
+/// One input tensor of a task: which model, and its tensor of which name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TaskInput {
+    /// Index into the config's models.
+    pub model: usize,
+    /// The tensor's name in that model.
+    pub tensor: String,
+}
 
 /// One output tensor and how to make it.
 #[derive(Clone, Debug, PartialEq)]
@@ -21,19 +33,36 @@ pub struct TensorTask {
     pub meta: TensorMeta,
     /// The method with its global parameters for this tensor.
     pub method: MergeMethod,
-    /// Per-model parameters, parallel to [`MergePlan::models`].
+    /// The input passed as the base, if the method takes one.
+    pub base: Option<TaskInput>,
+    /// The inputs passed as the other models, in config order.
+    pub models: Vec<TaskInput>,
+    /// Per-model parameters, parallel to `models`.
     pub params: Vec<ModelParams>,
+}
+
+impl TensorTask {
+    /// The base (if any) and then the models.
+    pub fn inputs(&self) -> impl Iterator<Item = &TaskInput> {
+        self.base.iter().chain(&self.models)
+    }
 }
 
 /// A whole merge, resolved tensor by tensor.
 #[derive(Clone, Debug, PartialEq)]
 pub struct MergePlan {
-    /// Index (into the config's models) of the input passed as the base, if the method takes one.
-    pub base: Option<usize>,
-    /// Indices of the inputs passed as the other models, in order.
-    pub models: Vec<usize>,
-    /// One task per output tensor, in the base model's tensor order.
+    /// One task per output tensor: the reference model's tensors in its order, layers beyond
+    /// its depth after its last layer's.
     pub tensors: Vec<TensorTask>,
+    /// Number of layers of the output model.
+    pub num_layers: usize,
+}
+
+/// Where one output layer comes from: a slice and the layer's offset in it.
+#[derive(Clone, Copy, Debug)]
+struct OutputLayer {
+    slice: usize,
+    offset: usize,
 }
 
 impl MergePlan {
@@ -51,80 +80,87 @@ impl MergePlan {
                 config.models.len()
             )));
         }
-        check_layer_cover(config, num_layers)?;
-        let method = config.method;
-        let (base, models) = if method.base_is_input() {
-            (None, (0..config.models.len()).collect())
-        } else {
-            let base = config.base_index();
-            let others: Vec<usize> = (0..config.models.len())
-                .filter(|i| Some(*i) != base)
-                .collect();
-            (base, others)
+        let layers = output_layers(config, num_layers)?;
+        let reference = sources[config.base_index().unwrap_or(0)];
+        let mut resolver = Resolver {
+            config,
+            crossover: None,
         };
-        let reference = sources[base.unwrap_or(0)];
-        let resolver = Resolver { config };
-        let mut crossover: Option<(Vec<f64>, [f64; 3])> = None;
         let mut tensors = Vec::with_capacity(reference.metas().len());
         for meta in reference.metas() {
-            let (slice, t) = locate(&meta.name, num_layers, &config.slices);
-            let slice = &config.slices[slice];
-            let at = At {
-                tensor: &meta.name,
-                t,
-                slice,
-            };
-            let tensor_method = match method {
-                MethodKind::CycleqdCrossover => {
-                    let key = [
-                        resolver.number(&at, "seed")?,
-                        resolver.number(&at, "mu")?,
-                        resolver.number(&at, "sigma")?,
-                    ];
-                    let weights = match &crossover {
-                        Some((weights, first)) if *first == key => weights.clone(),
-                        Some(_) => {
-                            return Err(MergeError::tensor(
-                                &meta.name,
-                                "cycleqd_crossover's seed, mu and sigma must be the same for every tensor (the weights are drawn once per child)",
-                            ))
+            match layer_index(&meta.name) {
+                Some(layer) => {
+                    let last = num_layers.saturating_sub(1);
+                    for (out, place) in layers.iter().enumerate() {
+                        if out.min(last) != layer {
+                            continue;
                         }
-                        None => {
-                            let weights = draw_crossover_weights(key[0] as u64, key[1], key[2], models.len())?;
-                            crossover = Some((weights.clone(), key));
-                            weights
-                        }
-                    };
-                    MergeMethod::Crossover(Crossover { weights })
+                        let slice = &config.slices[place.slice];
+                        let len = slice.depth().unwrap_or(num_layers);
+                        let t = if len > 1 {
+                            place.offset as f64 / (len - 1) as f64
+                        } else {
+                            1.0
+                        };
+                        let at = At {
+                            tensor: with_layer(&meta.name, out),
+                            t,
+                            slice,
+                        };
+                        let input = |source: &SliceSource| {
+                            let start = source.layers.map_or(0, |(start, _)| start);
+                            with_layer(&meta.name, start + place.offset)
+                        };
+                        tensors.push(resolver.task(meta, &at, sources, &input)?);
+                    }
                 }
-                _ => resolver.method(&at)?,
-            };
-            let params = models
-                .iter()
-                .map(|&m| resolver.model_params(&at, m))
-                .collect::<Result<Vec<_>>>()?;
-            let dtypes: Vec<DType> = sources
-                .iter()
-                .filter_map(|s| s.meta(&meta.name).map(|m| m.dtype))
-                .collect();
-            tensors.push(TensorTask {
-                meta: TensorMeta {
-                    dtype: config
-                        .out_dtype
-                        .or(config.dtype)
-                        .unwrap_or_else(|| promote(&dtypes)),
-                    ..meta.clone()
-                },
-                method: tensor_method,
-                params,
-            });
+                None => {
+                    // Embeddings go with the first slice, the rest (final norm, head) the last.
+                    let first = ["embed", "wte", "wpe"]
+                        .iter()
+                        .any(|e| meta.name.contains(e));
+                    let slice = if first {
+                        &config.slices[0]
+                    } else {
+                        &config.slices[config.slices.len() - 1]
+                    };
+                    let at = At {
+                        tensor: meta.name.clone(),
+                        t: 0.0,
+                        slice,
+                    };
+                    tensors.push(resolver.task(meta, &at, sources, &|_| meta.name.clone())?);
+                }
+            }
         }
         Ok(Self {
-            base,
-            models,
             tensors,
+            num_layers: layers.len(),
         })
     }
+}
+
+/// The output layers in order, each with its slice; checks every range against the depth.
+fn output_layers(config: &MergeConfig, num_layers: usize) -> Result<Vec<OutputLayer>> {
+    let mut layers = Vec::new();
+    for (s, slice) in config.slices.iter().enumerate() {
+        for (i, source) in slice.sources.iter().enumerate() {
+            if let Some((start, end)) = source.layers {
+                if end > num_layers {
+                    return Err(MergeError::Config {
+                        path: config.path.clone(),
+                        key: format!("slices[{s}].sources[{i}].layer_range"),
+                        problem: format!(
+                            "[{start}, {end}] goes past the last layer: the models have {num_layers} layers"
+                        ),
+                    });
+                }
+            }
+        }
+        let len = slice.depth().unwrap_or(num_layers);
+        layers.extend((0..len).map(|offset| OutputLayer { slice: s, offset }));
+    }
+    Ok(layers)
 }
 
 /// The dtype that holds every input exactly: the common one, else f32 (as torch promotes).
@@ -135,20 +171,8 @@ fn promote(dtypes: &[DType]) -> DType {
     }
 }
 
-fn check_layer_cover(config: &MergeConfig, num_layers: usize) -> Result<()> {
-    if let Some((_, end)) = config.slices.last().and_then(|s| s.layers) {
-        if end != num_layers {
-            return Err(MergeError::Config {
-                path: config.path.clone(),
-                key: "slices".into(),
-                problem: format!(
-                    "the slices cover layers 0..{end} but the models have {num_layers} layers; cover every layer exactly once"
-                ),
-            });
-        }
-    }
-    Ok(())
-}
+/// Components that name the layer list in tensor names, before the layer number.
+const LAYER_LISTS: [&str; 4] = ["layers", "h", "blocks", "layer"];
 
 /// The layer a tensor belongs to: the number after a `layers` (or `h`, `blocks`, `layer`)
 /// component of its name.
@@ -156,65 +180,145 @@ pub fn layer_index(name: &str) -> Option<usize> {
     let parts: Vec<&str> = name.split('.').collect();
     parts
         .windows(2)
-        .find(|w| matches!(w[0], "layers" | "h" | "blocks" | "layer"))
+        .find(|w| LAYER_LISTS.contains(&w[0]))
         .and_then(|w| w[1].parse().ok())
 }
 
-/// The slice whose parameters apply to a tensor, and the tensor's depth t in that slice for
-/// gradients: layer i of a slice of n layers has t = i / (n - 1) (t = 1 when n = 1); tensors
-/// outside the layers have t = 0 and take the first slice (embeddings) or the last (the rest).
-fn locate(name: &str, num_layers: usize, slices: &[Slice]) -> (usize, f64) {
-    match layer_index(name) {
-        Some(layer) => {
-            let found = slices.iter().enumerate().find_map(|(i, s)| {
-                let (start, end) = s.layers.unwrap_or((0, num_layers));
-                (start..end).contains(&layer).then_some((i, start, end))
-            });
-            match found {
-                Some((i, start, end)) => {
-                    let t = if end - start > 1 {
-                        (layer - start) as f64 / (end - start - 1) as f64
-                    } else {
-                        1.0
-                    };
-                    (i, t)
-                }
-                None => (slices.len() - 1, 0.0),
-            }
-        }
-        None if name.contains("embed") || name.contains("wte") || name.contains("wpe") => (0, 0.0),
-        None => (slices.len() - 1, 0.0),
+/// `name` with its layer number (see [`layer_index`]) replaced by `layer`.
+fn with_layer(name: &str, layer: usize) -> String {
+    let mut parts: Vec<String> = name.split('.').map(str::to_string).collect();
+    if let Some(i) = (1..parts.len()).find(|&i| {
+        LAYER_LISTS.contains(&parts[i - 1].as_str()) && parts[i].parse::<usize>().is_ok()
+    }) {
+        parts[i] = layer.to_string();
     }
+    parts.join(".")
 }
 
-/// Where a parameter is being resolved.
+/// Where a parameter is being resolved: the output tensor, its depth in its slice, the slice.
 struct At<'a> {
-    tensor: &'a str,
+    tensor: String,
     t: f64,
     slice: &'a Slice,
 }
 
 struct Resolver<'a> {
     config: &'a MergeConfig,
+    /// The crossover's weights, drawn for the first tensor, with what they were drawn from.
+    crossover: Option<(Vec<f64>, [f64; 4])>,
 }
 
 impl Resolver<'_> {
-    /// The value of `spec` for the tensor at `at`, for model `model` (None: global), looked up
-    /// from the most specific setting to the least: the model's, the slice's, the config's.
-    fn scalar(&self, at: &At, spec: &ParamSpec, model: Option<usize>) -> Result<Option<Scalar>> {
+    /// The task of output tensor `at` (shaped like `meta`), reading from each source of the
+    /// slice the tensor `input(source)`.
+    fn task(
+        &mut self,
+        meta: &TensorMeta,
+        at: &At,
+        sources: &[&dyn TensorSource],
+        input: &dyn Fn(&SliceSource) -> String,
+    ) -> Result<TensorTask> {
+        let config = self.config;
+        let base_model = match config.method.base_is_input() {
+            true => None,
+            false => config.base_index(),
+        };
+        let mut base = None;
+        let mut models = Vec::new();
+        let mut params = Vec::new();
+        for source in &at.slice.sources {
+            let tensor = input(source);
+            if sources[source.model].meta(&tensor).is_none() {
+                return Err(MergeError::tensor(
+                    &at.tensor,
+                    format!(
+                        "input tensor `{tensor}` is not in {}",
+                        config.models[source.model]
+                    ),
+                ));
+            }
+            let task_input = TaskInput {
+                model: source.model,
+                tensor,
+            };
+            if Some(source.model) == base_model {
+                base = Some(task_input);
+            } else {
+                params.push(self.model_params(at, source)?);
+                models.push(task_input);
+            }
+        }
+        let method = match config.method {
+            MethodKind::CycleqdCrossover => self.crossover(at, models.len())?,
+            _ => self.method(at)?,
+        };
+        let dtypes: Vec<DType> = base
+            .iter()
+            .chain(&models)
+            .filter_map(|i| sources[i.model].meta(&i.tensor).map(|m| m.dtype))
+            .collect();
+        Ok(TensorTask {
+            meta: TensorMeta {
+                name: at.tensor.clone(),
+                dtype: config
+                    .out_dtype
+                    .or(config.dtype)
+                    .unwrap_or_else(|| promote(&dtypes)),
+                ..meta.clone()
+            },
+            method,
+            base,
+            models,
+            params,
+        })
+    }
+
+    /// The crossover for a tensor: the same weights for every tensor, drawn once.
+    fn crossover(&mut self, at: &At, count: usize) -> Result<MergeMethod> {
+        let key = [
+            self.number(at, "seed")?,
+            self.number(at, "mu")?,
+            self.number(at, "sigma")?,
+            count as f64,
+        ];
+        let weights = match &self.crossover {
+            Some((weights, first)) if *first == key => weights.clone(),
+            Some(_) => {
+                return Err(MergeError::tensor(
+                    &at.tensor,
+                    "cycleqd_crossover's seed, mu and sigma, and the number of models, must be the same for every tensor (the weights are drawn once per child)",
+                ))
+            }
+            None => {
+                let weights = draw_crossover_weights(key[0] as u64, key[1], key[2], count)?;
+                self.crossover = Some((weights.clone(), key));
+                weights
+            }
+        };
+        Ok(MergeMethod::Crossover(Crossover { weights }))
+    }
+
+    /// The value of `spec` for the tensor at `at`, for `source` (None: global), looked up
+    /// from the most specific setting to the least: the source's, the slice's, the config's.
+    fn scalar(
+        &self,
+        at: &At,
+        spec: &ParamSpec,
+        source: Option<&SliceSource>,
+    ) -> Result<Option<Scalar>> {
         let mut scopes: Vec<&Parameters> = Vec::with_capacity(3);
-        if let Some(m) = model {
-            scopes.push(&at.slice.model_parameters[m]);
+        if let Some(source) = source {
+            scopes.push(&source.parameters);
         }
         scopes.push(&at.slice.parameters);
         scopes.push(&self.config.parameters);
         for scope in scopes {
             if let Some(value) = scope
                 .get(spec.name)
-                .and_then(|s| s.evaluate(at.tensor, at.t))
+                .and_then(|s| s.evaluate(&at.tensor, at.t))
             {
-                crate::config::check_kind(spec.kind, &value).map_err(|e| {
-                    MergeError::tensor(at.tensor, format!("{}.{}: {e}", scope.location, spec.name))
+                crate::config::check_value(spec, &value).map_err(|e| {
+                    MergeError::tensor(&at.tensor, format!("{}.{}: {e}", scope.location, spec.name))
                 })?;
                 return Ok(Some(value));
             }
@@ -226,22 +330,22 @@ impl Resolver<'_> {
         })
     }
 
-    fn required(&self, at: &At, name: &str, model: Option<usize>) -> Result<Scalar> {
+    fn required(&self, at: &At, name: &str, source: Option<&SliceSource>) -> Result<Scalar> {
         let spec = self
             .config
             .method
             .param(name)
             .expect("method parameters are static");
-        self.scalar(at, &spec, model)?.ok_or_else(|| {
-            let whose = match model {
-                Some(m) => format!(
+        self.scalar(at, &spec, source)?.ok_or_else(|| {
+            let whose = match source {
+                Some(s) => format!(
                     " for model {} (set it under {}, or for every model under parameters)",
-                    self.config.models[m], self.config.slices[0].model_parameters[m].location
+                    self.config.models[s.model], s.parameters.location
                 ),
                 None => " (set it under parameters)".to_string(),
             };
             MergeError::tensor(
-                at.tensor,
+                &at.tensor,
                 format!(
                     "parameter `{name}` of `{}` is not set{whose}",
                     self.config.method
@@ -273,14 +377,58 @@ impl Resolver<'_> {
             MethodKind::ModelStock => MergeMethod::ModelStock(ModelStock {
                 filter_wise: self.flag(at, "filter_wise")?,
             }),
+            MethodKind::Passthrough => MergeMethod::Passthrough(Passthrough),
+            MethodKind::Sce => {
+                // int8_mask only picks the dtype of mergekit's mask: numerically a no-op.
+                self.flag(at, "int8_mask")?;
+                MergeMethod::Sce(Sce {
+                    select_topk: self.number(at, "select_topk")?,
+                })
+            }
+            MethodKind::Nuslerp => MergeMethod::Nuslerp(Nuslerp {
+                row_wise: self.flag(at, "nuslerp_row_wise")?,
+                flatten: self.flag(at, "nuslerp_flatten")?,
+            }),
+            MethodKind::Multislerp => MergeMethod::Multislerp(Multislerp {
+                normalize_weights: self.flag(at, "normalize_weights")?,
+                eps: self.number(at, "eps")?,
+            }),
+            MethodKind::Karcher => MergeMethod::Karcher(Karcher {
+                max_iter: self.number(at, "max_iter")? as u64,
+                tol: self.number(at, "tol")?,
+            }),
+            MethodKind::Nearswap => MergeMethod::Nearswap(Nearswap {
+                t: self.number(at, "t")?,
+            }),
+            MethodKind::ArceeFusion => MergeMethod::ArceeFusion(ArceeFusion),
+            MethodKind::Ram => MergeMethod::Ram(Ram {
+                epsilon: self.number(at, "epsilon")?,
+                plus: None,
+            }),
+            MethodKind::RamplusTl => MergeMethod::Ram(Ram {
+                epsilon: self.number(at, "epsilon")?,
+                plus: Some(RamPlus {
+                    r: self.number(at, "r")?,
+                    alpha: self.number(at, "alpha")?,
+                }),
+            }),
             MethodKind::CycleqdCrossover => unreachable!("drawn once per merge by the caller"),
-            _ => {
+            MethodKind::TaskArithmetic
+            | MethodKind::Ties
+            | MethodKind::DareLinear
+            | MethodKind::DareTies
+            | MethodKind::Breadcrumbs
+            | MethodKind::BreadcrumbsTies
+            | MethodKind::Della
+            | MethodKind::DellaLinear => {
                 let defaults = match kind {
                     MethodKind::Ties => TaskArithmetic::ties(),
                     MethodKind::DareLinear => TaskArithmetic::dare_linear(),
                     MethodKind::DareTies => TaskArithmetic::dare_ties(),
                     MethodKind::Breadcrumbs => TaskArithmetic::breadcrumbs(),
                     MethodKind::BreadcrumbsTies => TaskArithmetic::breadcrumbs_ties(),
+                    MethodKind::Della => TaskArithmetic::della(),
+                    MethodKind::DellaLinear => TaskArithmetic::della_linear(),
                     _ => TaskArithmetic::plain(),
                 };
                 // int8_mask only picks the dtype of mergekit's mask: numerically a no-op.
@@ -300,22 +448,38 @@ impl Resolver<'_> {
         })
     }
 
-    fn model_params(&self, at: &At, model: usize) -> Result<ModelParams> {
+    fn model_params(&self, at: &At, source: &SliceSource) -> Result<ModelParams> {
         let mut params = ModelParams::default();
         for spec in self.config.method.params() {
             if spec.scope == Scope::Global {
                 continue;
             }
             let value = self
-                .required(at, spec.name, Some(model))?
+                .required(at, spec.name, Some(source))?
                 .as_number()
                 .expect("kind checked");
             match spec.name {
                 "weight" => params.weight = value,
                 "density" => params.density = value,
                 "gamma" => params.gamma = value,
+                "epsilon" => params.epsilon = value,
+                "scale" => params.scale = value,
                 other => unreachable!("per-model parameter `{other}` has no field"),
             }
+        }
+        if matches!(
+            self.config.method,
+            MethodKind::Della | MethodKind::DellaLinear
+        ) {
+            crate::methods::check_della(params.density, params.epsilon).map_err(|e| {
+                MergeError::tensor(
+                    &at.tensor,
+                    format!(
+                        "model {} ({}): {e}",
+                        self.config.models[source.model], source.parameters.location
+                    ),
+                )
+            })?;
         }
         Ok(params)
     }
@@ -380,7 +544,12 @@ mod tests {
             "models:\n  - model: a\n    parameters:\n      weight: [0.2, 0.8]\n  - model: b\n    parameters:\n      weight:\n        - filter: mlp\n          value: 3\n        - value: 1\nbase_model: base\nmerge_method: task_arithmetic\nparameters: {density: 0.5}\n",
         )
         .unwrap();
-        assert_eq!((p.base, p.models.clone()), (Some(2), vec![0, 1]));
+        let head = task(&p, "lm_head.weight");
+        assert_eq!(head.base.as_ref().map(|b| b.model), Some(2));
+        assert_eq!(
+            head.models.iter().map(|m| m.model).collect::<Vec<_>>(),
+            [0, 1]
+        );
         let weights = |name: &str| {
             task(&p, name)
                 .params
@@ -459,17 +628,100 @@ mod tests {
     }
 
     #[test]
-    fn slices_must_reach_the_last_layer() {
+    fn slices_stack_layers_of_any_models_and_set_the_depth() {
+        let tmp = models(&["base", "a"]);
+        // Depth up-scaling: layers 0-1 of a, then layer 1 of base, then layers 0-1 of a again.
+        let p = plan(
+            &tmp,
+            "slices:\n  - sources: [{model: a, layer_range: [0, 2]}]\n  - sources: [{model: base, layer_range: [1, 2], parameters: {scale: 0.5}}]\n  - sources: [{model: a, layer_range: [0, 2]}]\nmerge_method: passthrough\n",
+        )
+        .unwrap();
+        assert_eq!(p.num_layers, 5);
+        let source = |name: &str| {
+            let t = task(&p, name);
+            assert!(t.base.is_none());
+            (
+                t.models[0].model,
+                t.models[0].tensor.clone(),
+                t.params[0].scale,
+            )
+        };
+        let q = |l: usize| format!("model.layers.{l}.self_attn.q_proj.weight");
+        // Models in order of first mention: a is 0, base 1.
+        assert_eq!(source(&q(1)), (0, q(1), 1.0));
+        assert_eq!(source(&q(2)), (1, q(1), 0.5));
+        assert_eq!(source(&q(3)), (0, q(0), 1.0));
+        assert_eq!(source(&q(4)), (0, q(1), 1.0));
+        // Embeddings from the first slice's model, the head from the last one's.
+        assert_eq!(source("model.embed_tokens.weight").0, 0);
+        assert_eq!(source("lm_head.weight").0, 0);
+        let names: Vec<&str> = p.tensors.iter().map(|t| t.meta.name.as_str()).collect();
+        assert_eq!(
+            names
+                .iter()
+                .filter(|n| n.ends_with("q_proj.weight"))
+                .count(),
+            5
+        );
+        let unique: std::collections::BTreeSet<&&str> = names.iter().collect();
+        assert_eq!(unique.len(), names.len(), "every output tensor once");
+
+        // Fewer layers than the models have; shifted ranges read other layers per source.
+        let p = plan(
+            &tmp,
+            "slices:\n  - sources:\n      - {model: base, layer_range: [0, 1]}\n      - {model: a, layer_range: [1, 2]}\nmerge_method: slerp\nbase_model: base\nparameters: {t: 0.5}\n",
+        )
+        .unwrap();
+        assert_eq!(p.num_layers, 1);
+        let t = task(&p, &q(0));
+        assert_eq!(t.base.as_ref().unwrap().tensor, q(0));
+        assert_eq!(t.models[0].tensor, q(1));
+        assert!(p.tensors.iter().all(|t| !t.meta.name.contains("layers.1.")));
+    }
+
+    #[test]
+    fn ranges_past_the_last_layer_are_named() {
         let tmp = models(&["base", "a"]);
         let err = plan(
             &tmp,
-            "slices:\n  - sources:\n      - model: base\n        layer_range: [0, 1]\n      - model: a\n        layer_range: [0, 1]\nmerge_method: slerp\nbase_model: base\nparameters: {t: 0.5}\n",
+            "slices:\n  - sources: [{model: a, layer_range: [1, 3]}]\nmerge_method: passthrough\n",
         )
         .unwrap_err()
         .to_string();
         assert!(
-            err.contains("cover layers 0..1") && err.contains("2 layers"),
+            err.contains("slices[0].sources[0].layer_range")
+                && err.contains("[1, 3]")
+                && err.contains("2 layers"),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn della_density_and_epsilon_are_checked_per_model() {
+        let tmp = models(&["base", "a"]);
+        let err = plan(
+            &tmp,
+            "models:\n  - model: a\n    parameters: {weight: 1, density: 0.9, epsilon: 0.2}\nbase_model: base\nmerge_method: della\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("models[0].parameters") && err.contains("lower epsilon"),
+            "{err}"
+        );
+        let p = plan(
+            &tmp,
+            "models:\n  - model: a\n    parameters: {weight: 1, density: 0.5}\nbase_model: base\nmerge_method: della_linear\nparameters: {seed: 3}\n",
+        )
+        .unwrap();
+        let t = &p.tensors[0];
+        assert_eq!((t.params[0].density, t.params[0].epsilon), (0.5, 0.15));
+        assert_eq!(
+            t.method,
+            MergeMethod::TaskArithmetic(TaskArithmetic {
+                seed: 3,
+                ..TaskArithmetic::della_linear()
+            })
         );
     }
 }

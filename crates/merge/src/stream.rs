@@ -142,16 +142,14 @@ pub(crate) fn run(
 ) -> Result<PathBuf> {
     let metas: Vec<TensorMeta> = plan.tensors.iter().map(|t| t.meta.clone()).collect();
     let writer = ModelWriter::create(out, &metas, options.shard_limit)?;
-    let count = plan.models.len() + usize::from(plan.base.is_some());
     let chunked = |task: &TensorTask| {
         task.method.is_elementwise(&task.params)
-            && plan
-                .base
-                .iter()
-                .chain(&plan.models)
-                .all(|&i| inputs[i].reads_ranges(&task.meta.name))
+            && task
+                .inputs()
+                .all(|i| inputs[i.model].reads_ranges(&i.tensor))
     };
     let working_set = |task: &TensorTask| {
+        let count = task.inputs().count();
         let numel = task.meta.numel() as u64;
         let output = numel * task.meta.dtype.size() as u64;
         if chunked(task) {
@@ -175,7 +173,7 @@ pub(crate) fn run(
             scratch.output.clear();
             for start in (0..numel).step_by(step) {
                 let range = start..(start + step).min(numel);
-                let merged = merge_range(plan, inputs, task, range, scratch)?;
+                let merged = merge_range(inputs, task, range, scratch)?;
                 encode_append(task.meta.dtype, &merged, &mut scratch.output);
             }
             writer.write_raw(&task.meta.name, &scratch.output)?;
@@ -188,7 +186,6 @@ pub(crate) fn run(
 
 /// Reads entries `range` of one tensor from every input and merges them.
 fn merge_range(
-    plan: &MergePlan,
     inputs: &[Input],
     task: &TensorTask,
     range: Range<usize>,
@@ -201,12 +198,12 @@ fn merge_range(
         models,
         ..
     } = scratch;
-    if let Some(b) = plan.base {
-        inputs[b].read(name, range.clone(), bytes, base)?;
+    if let Some(b) = &task.base {
+        inputs[b.model].read(&b.tensor, range.clone(), bytes, base)?;
     }
-    models.resize_with(plan.models.len(), Vec::new);
-    for (&m, values) in plan.models.iter().zip(models.iter_mut()) {
-        inputs[m].read(name, range.clone(), bytes, values)?;
+    models.resize_with(task.models.len(), Vec::new);
+    for (m, values) in task.models.iter().zip(models.iter_mut()) {
+        inputs[m.model].read(&m.tensor, range.clone(), bytes, values)?;
     }
     let model_refs: Vec<&[f32]> = models.iter().map(Vec::as_slice).collect();
     let whole = range.len() == task.meta.numel();
@@ -218,7 +215,7 @@ fn merge_range(
         } else {
             &chunk_shape
         },
-        base: plan.base.map(|_| base.as_slice()),
+        base: task.base.as_ref().map(|_| base.as_slice()),
         models: &model_refs,
     };
     task.method.merge(&merge_inputs, &task.params)

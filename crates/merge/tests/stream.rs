@@ -1,5 +1,6 @@
 //! The streaming driver on whole (tiny) models: results independent of threads and memory
-//! budget, and the crossover config equal to the crossover function.
+//! budget (random merges and a frankenmerge), and the crossover config equal to the
+//! crossover function.
 
 use std::path::Path;
 
@@ -52,6 +53,8 @@ fn random_merges_do_not_depend_on_threads_or_budget() {
     let configs = [
         "models:\n  - model: p1\n    parameters: {weight: 1.0, density: 0.4}\n  - model: p2\n    parameters: {weight: 0.5, density: 0.6}\nbase_model: base\nmerge_method: dare_ties\nparameters: {seed: 11}\n",
         "models:\n  - model: p1\n  - model: p2\n  - model: p3\nbase_model: base\nmerge_method: cycleqd_crossover\nparameters: {seed: 5, sigma: 0.3}\n",
+        "models:\n  - model: p1\n    parameters: {weight: 1.0, density: 0.4}\n  - model: p2\n    parameters: {weight: 0.5, density: 0.6, epsilon: 0.3}\nbase_model: base\nmerge_method: della\nparameters: {seed: 7}\n",
+        "slices:\n  - sources: [{model: p1, layer_range: [0, 2]}]\n  - sources: [{model: p2, layer_range: [1, 2], parameters: {scale: 0.5}}]\n  - sources: [{model: p1, layer_range: [0, 1]}]\nmerge_method: passthrough\n",
     ];
     for (c, yaml) in configs.iter().enumerate() {
         let job = job(dir, yaml);

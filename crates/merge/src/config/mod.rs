@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use cycleqd_weights::{is_peft_adapter, DType};
 use serde_norway::{Mapping, Value};
 
-pub use method_kind::{DefaultValue, Kind, MethodKind, ParamSpec, Scope, ALL_METHODS};
+pub use method_kind::{BaseRole, DefaultValue, Kind, MethodKind, ParamSpec, Scope, ALL_METHODS};
 pub use model_ref::ModelRef;
 pub use setting::{Conditional, Scalar, Setting};
 
@@ -47,8 +47,8 @@ pub struct MergeConfig {
     pub method: MethodKind,
     /// The base model, if the config names one.
     pub base_model: Option<ModelRef>,
-    /// Every input model in config order; a base model that the config names only as
-    /// `base_model` comes last (as mergekit adds it).
+    /// Every input model, once, in order of first mention; a base model that a `models`
+    /// config names only as `base_model` comes last (as mergekit adds it).
     pub models: Vec<ModelRef>,
     /// Layer slices in order; a `models` config is one slice over all layers.
     pub slices: Vec<Slice>,
@@ -60,15 +60,37 @@ pub struct MergeConfig {
     pub out_dtype: Option<DType>,
 }
 
-/// A range of layers merged with its own parameters.
+/// A run of output layers merged from the same layers of each source, with its own
+/// parameters. A `models` config is one slice over all layers.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Slice {
-    /// Layers `[start, end)`; `None` for all layers (a `models` config).
-    pub layers: Option<(usize, usize)>,
-    /// Per-model parameters, parallel to [`MergeConfig::models`].
-    pub model_parameters: Vec<Parameters>,
-    /// Parameters of the slice, for every model.
+    /// The inputs, in config order; every source spans the same number of layers.
+    pub sources: Vec<SliceSource>,
+    /// Parameters of the slice, for every source.
     pub parameters: Parameters,
+}
+
+/// One input of a slice.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SliceSource {
+    /// Index into [`MergeConfig::models`].
+    pub model: usize,
+    /// Layers `[start, end)` of that model; `None` for all of them (a `models` config).
+    pub layers: Option<(usize, usize)>,
+    /// The source's own parameters.
+    pub parameters: Parameters,
+}
+
+impl Slice {
+    /// The number of layers each source contributes (`None`: all of the models' layers).
+    pub fn depth(&self) -> Option<usize> {
+        self.sources[0].layers.map(|(start, end)| end - start)
+    }
+
+    /// The source reading model `model`, if the slice has one.
+    pub fn source_of(&self, model: usize) -> Option<&SliceSource> {
+        self.sources.iter().find(|s| s.model == model)
+    }
 }
 
 /// The parameter settings written at one place of a config.
@@ -210,35 +232,45 @@ impl Reader {
 
     fn check_inputs(&self, config: &MergeConfig) -> Result<()> {
         let method = config.method;
-        let key = if config.slices[0].layers.is_some() {
-            "slices"
-        } else {
-            "models"
-        };
         if method.needs_base() && config.base_model.is_none() {
             return Err(self.error(
                 "base_model",
                 format!("missing: `{method}` merges task vectors relative to a base model"),
             ));
         }
-        let others = if method.base_is_input() {
-            config.models.len()
-        } else {
-            config.models.len() - usize::from(config.base_index().is_some())
-        };
-        let (min, max) = method.model_count();
-        if others < min || others > max {
-            let want = match (min, max) {
-                (a, b) if a == b => format!("exactly {a}"),
-                (a, usize::MAX) => format!("at least {a}"),
-                (a, b) => format!("{a} to {b}"),
+        let takes_base = config.base_model.is_some() && !method.base_is_input();
+        let base = config.base_index();
+        for (s, slice) in config.slices.iter().enumerate() {
+            let key = if slice.depth().is_some() {
+                format!("slices[{s}].sources")
+            } else {
+                "models".to_string()
             };
-            return Err(self.error(
-                key,
-                format!(
-                    "`{method}` merges {want} model(s) besides the base, the config has {others}"
-                ),
-            ));
+            let has_base = takes_base && base.is_some_and(|b| slice.source_of(b).is_some());
+            if takes_base && !has_base {
+                return Err(self.error(
+                    "base_model",
+                    format!("with `slices`, the base model must be one of each slice's sources (as in mergekit); slices[{s}] does not read it"),
+                ));
+            }
+            let others = slice.sources.len() - usize::from(has_base);
+            let (min, max) = method.model_count();
+            if others < min || others > max {
+                let want = match (min, max) {
+                    (a, b) if a == b => format!("exactly {a}"),
+                    (a, usize::MAX) => format!("at least {a}"),
+                    (a, b) => format!("{a} to {b}"),
+                };
+                let besides = if method.base_is_input() {
+                    ""
+                } else {
+                    " besides the base"
+                };
+                return Err(self.error(
+                    &key,
+                    format!("`{method}` merges {want} model(s){besides}, the config has {others}"),
+                ));
+            }
         }
         Ok(())
     }
@@ -421,33 +453,42 @@ impl Reader {
             )
         })?;
         let mut models = Vec::new();
-        let mut model_parameters = Vec::new();
+        let mut sources = Vec::new();
         for (i, entry) in list.iter().enumerate() {
             let key = format!("models[{i}]");
-            let (path, params, _) = self.model_entry(&key, entry, method, &[])?;
+            let (path, parameters, _) = self.model_entry(&key, entry, method, &[])?;
             if models.contains(&path) {
                 return Err(self.error(&key, format!("{path} is listed twice")));
             }
+            sources.push(SliceSource {
+                model: models.len(),
+                layers: None,
+                parameters,
+            });
             models.push(path);
-            model_parameters.push(params);
         }
         if let Some(base) = base {
             if !models.contains(base) {
-                models.push(base.clone());
-                model_parameters.push(Parameters {
-                    location: "base_model".into(),
-                    settings: Vec::new(),
+                sources.push(SliceSource {
+                    model: models.len(),
+                    layers: None,
+                    parameters: Parameters {
+                        location: "base_model".into(),
+                        settings: Vec::new(),
+                    },
                 });
+                models.push(base.clone());
             }
         }
         let slice = Slice {
-            layers: None,
-            model_parameters,
+            sources,
             parameters: Parameters::default(),
         };
         Ok((models, vec![slice]))
     }
 
+    /// `slices`: any layer ranges of any models, as mergekit allows (depth up-scaling,
+    /// frankenmerges), as long as the sources of one slice span the same number of layers.
     fn slices(
         &self,
         v: &Value,
@@ -492,7 +533,7 @@ impl Reader {
                     }
                 }
             }
-            let sources = sources
+            let list = sources
                 .and_then(Value::as_sequence)
                 .filter(|l| !l.is_empty())
                 .ok_or_else(|| {
@@ -501,13 +542,12 @@ impl Reader {
                         "expected a non-empty list of {model, layer_range}",
                     )
                 })?;
-            let mut range = None;
-            let mut entries = Vec::new();
-            for (i, source) in sources.iter().enumerate() {
+            let mut entries: Vec<SliceSource> = Vec::new();
+            for (i, source) in list.iter().enumerate() {
                 let skey = format!("{key}.sources[{i}]");
-                let (path, params, rest) =
+                let (path, parameters, rest) =
                     self.model_entry(&skey, source, method, &["layer_range"])?;
-                let lr = rest
+                let (start, end) = rest
                     .get("layer_range")
                     .and_then(Value::as_sequence)
                     .and_then(|l| match l.as_slice() {
@@ -521,67 +561,34 @@ impl Reader {
                             "expected [start, end] with start < end",
                         )
                     })?;
-                if range.is_some_and(|r| r != lr) {
-                    return Err(self.error(
-                        &format!("{skey}.layer_range"),
-                        "sources of a slice with different layer ranges (frankenmerges) are not supported: every source of a slice must cover the same layers",
-                    ));
+                if let Some(first) = entries.first().and_then(|e| e.layers) {
+                    if end - start != first.1 - first.0 {
+                        return Err(self.error(
+                            &format!("{skey}.layer_range"),
+                            format!("[{start}, {end}] spans {} layers but sources[0] spans {}: every source of a slice must span the same number of layers", end - start, first.1 - first.0),
+                        ));
+                    }
                 }
-                range = Some(lr);
-                entries.push((path, params));
-            }
-            let (start, end) = range.expect("non-empty sources");
-            let expected_start = slices
-                .last()
-                .and_then(|p: &Slice| p.layers)
-                .map_or(0, |(_, e)| e);
-            if start != expected_start {
-                return Err(self.error(
-                    &format!("{key}.sources[0].layer_range"),
-                    format!("slices must cover the layers in order without gaps or repeats (passthrough / frankenmerges are not supported): expected a range starting at {expected_start}, found [{start}, {end}]"),
-                ));
-            }
-            if s == 0 {
-                models = entries.iter().map(|(p, _)| p.clone()).collect();
-                if let Some(i) = models
-                    .iter()
-                    .enumerate()
-                    .position(|(i, m)| models[..i].contains(m))
-                {
-                    return Err(self.error(&format!("{key}.sources[{i}]"), "model listed twice"));
+                let model = match models.iter().position(|m| *m == path) {
+                    Some(m) => m,
+                    None => {
+                        models.push(path);
+                        models.len() - 1
+                    }
+                };
+                if entries.iter().any(|e| e.model == model) {
+                    return Err(self.error(&skey, "model listed twice in one slice"));
                 }
-            } else {
-                let mut these: Vec<&ModelRef> = entries.iter().map(|(p, _)| p).collect();
-                let mut first: Vec<&ModelRef> = models.iter().collect();
-                these.sort();
-                first.sort();
-                if these != first {
-                    return Err(self.error(
-                        &format!("{key}.sources"),
-                        "every slice must merge the same models as slices[0]",
-                    ));
-                }
+                entries.push(SliceSource {
+                    model,
+                    layers: Some((start, end)),
+                    parameters,
+                });
             }
-            let model_parameters = models
-                .iter()
-                .map(|m| {
-                    entries
-                        .iter()
-                        .find(|(p, _)| p == m)
-                        .map(|(_, params)| params.clone())
-                        .expect("same models")
-                })
-                .collect();
             slices.push(Slice {
-                layers: Some((start, end)),
-                model_parameters,
+                sources: entries,
                 parameters,
             });
-        }
-        if let Some(base) = base {
-            if !models.contains(base) {
-                return Err(self.error("base_model", "with `slices`, the base model must be one of each slice's sources (as in mergekit)"));
-            }
         }
         Ok((models, slices))
     }
@@ -616,7 +623,7 @@ impl Reader {
             }
             let setting = Setting::from_yaml(v).map_err(|e| self.error(&pkey, e))?;
             for scalar in setting.scalars() {
-                check_kind(spec.kind, scalar).map_err(|e| self.error(&pkey, e))?;
+                check_value(&spec, scalar).map_err(|e| self.error(&pkey, e))?;
             }
             settings.push((name, setting));
         }
@@ -627,8 +634,21 @@ impl Reader {
     }
 }
 
+/// Checks that a written scalar is a value of `spec`: of its type and within its range.
+pub(crate) fn check_value(spec: &ParamSpec, scalar: &Scalar) -> Result<(), String> {
+    check_kind(spec.kind, scalar)?;
+    match (spec.range, scalar.as_number()) {
+        (Some((low, high)), Some(n)) if n < low || n > high => Err(if high.is_infinite() {
+            format!("`{}` must be at least {low}, found {n}", spec.name)
+        } else {
+            format!("`{}` must be in [{low}, {high}], found {n}", spec.name)
+        }),
+        _ => Ok(()),
+    }
+}
+
 /// Checks that a written scalar can be a value of `kind`.
-pub(crate) fn check_kind(kind: Kind, scalar: &Scalar) -> Result<(), String> {
+fn check_kind(kind: Kind, scalar: &Scalar) -> Result<(), String> {
     match kind {
         Kind::Float => scalar
             .as_number()
@@ -699,7 +719,7 @@ mod tests {
         assert_eq!(c.base_index(), Some(2));
         assert_eq!(c.slices.len(), 1);
         assert_eq!(
-            c.slices[0].model_parameters[0].get("weight"),
+            c.slices[0].sources[0].parameters.get("weight"),
             Some(&Setting::Scalar(Scalar::Number(0.3)))
         );
         assert!(c.parameters.get("density").is_some());
@@ -707,34 +727,57 @@ mod tests {
     }
 
     #[test]
-    fn slices_must_cover_layers_in_order_with_one_range_each() {
+    fn slices_take_any_ranges_of_one_length_per_slice() {
         let tmp = folders(&["a", "base"]);
         let slice = |a: u32, b: u32, c: u32, d: u32| {
             format!("  - sources:\n      - model: base\n        layer_range: [{a}, {b}]\n      - model: a\n        layer_range: [{c}, {d}]\n")
         };
         let tail = "merge_method: slerp\nbase_model: base\nparameters: {t: 0.5}\n";
+        // Overlapping, shifted and repeated ranges are frankenmerges, as in mergekit.
         let ok = parse(
             &tmp,
-            &format!("slices:\n{}{}{tail}", slice(0, 2, 0, 2), slice(2, 4, 2, 4)),
+            &format!("slices:\n{}{}{tail}", slice(0, 2, 1, 3), slice(1, 2, 0, 1)),
         )
         .unwrap();
+        let ranges: Vec<Vec<_>> = ok
+            .slices
+            .iter()
+            .map(|s| s.sources.iter().map(|x| (x.model, x.layers)).collect())
+            .collect();
         assert_eq!(
-            ok.slices.iter().map(|s| s.layers).collect::<Vec<_>>(),
-            [Some((0, 2)), Some((2, 4))]
+            ranges,
+            [
+                vec![(0, Some((0, 2))), (1, Some((1, 3)))],
+                vec![(0, Some((1, 2))), (1, Some((0, 1)))]
+            ]
         );
-        let err = error(&tmp, &format!("slices:\n{}{tail}", slice(0, 2, 1, 3)));
+        assert_eq!(ok.base_index(), Some(0));
+        let err = error(&tmp, &format!("slices:\n{}{tail}", slice(0, 2, 1, 2)));
         assert!(
-            err.contains("slices[0].sources[1].layer_range") && err.contains("frankenmerges"),
+            err.contains("slices[0].sources[1].layer_range")
+                && err.contains("same number of layers"),
             "{err}"
         );
-        let err = error(
-            &tmp,
-            &format!("slices:\n{}{}{tail}", slice(0, 2, 0, 2), slice(3, 4, 3, 4)),
-        );
-        assert!(err.contains("starting at 2"), "{err}");
         let err = error(&tmp, "slices:\n  - sources:\n      - model: a\n        layer_range: [0, 2]\nmerge_method: task_arithmetic\nbase_model: base\n");
         assert!(
             err.contains("base model must be one of each slice's sources"),
+            "{err}"
+        );
+        // Passthrough takes one source per slice, and any number of slices of any models.
+        let dus = parse(&tmp, "slices:\n  - sources: [{model: a, layer_range: [0, 2]}]\n  - sources: [{model: base, layer_range: [1, 2]}]\n  - sources: [{model: a, layer_range: [0, 2]}]\nmerge_method: passthrough\n").unwrap();
+        assert_eq!(dus.models.len(), 2);
+        assert_eq!(
+            dus.slices.iter().map(Slice::depth).collect::<Vec<_>>(),
+            [Some(2), Some(1), Some(2)]
+        );
+        let err = error(
+            &tmp,
+            &format!("slices:\n{}merge_method: passthrough\n", slice(0, 2, 0, 2)),
+        );
+        assert!(
+            err.contains(
+                "`slices[0].sources`: `passthrough` merges exactly 1 model(s), the config has 2"
+            ),
             "{err}"
         );
     }
@@ -743,6 +786,7 @@ mod tests {
     fn errors_name_the_key() {
         let tmp = folders(&["a", "base"]);
         let head = "models:\n  - model: a\n    parameters: {weight: 1}\nbase_model: base\n";
+        let bare = "models:\n  - model: a\nbase_model: base\n";
         let cases = [
             (
                 format!("{head}merge_method: ties\nname: x\n"),
@@ -794,6 +838,34 @@ mod tests {
                 "`models`: expected a non-empty list",
             ),
             ("merge_method: linear\n".to_string(), "`models`: missing"),
+            (
+                "models:\n  - model: a\n    parameters: {weight: 1, density: 1.5}\nbase_model: base\nmerge_method: della\n".to_string(),
+                "`models[0].parameters.density`: `density` must be in [0, 1], found 1.5",
+            ),
+            (
+                format!("{bare}merge_method: sce\nparameters: {{select_topk: 2}}\n"),
+                "`parameters.select_topk`: `select_topk` must be in [0, 1], found 2",
+            ),
+            (
+                format!("{bare}merge_method: ram\nparameters: {{epsilon: -1}}\n"),
+                "`epsilon` must be at least 0, found -1",
+            ),
+            (
+                format!("{bare}merge_method: karcher\nparameters: {{max_iter: 2.5}}\n"),
+                "`parameters.max_iter`: expected a non-negative integer",
+            ),
+            (
+                "models:\n  - model: a\nmerge_method: nearswap\nparameters: {t: 0.1}\n".to_string(),
+                "`base_model`: missing: `nearswap`",
+            ),
+            (
+                format!("{head}merge_method: nuslerp\n"),
+                "`models`: `nuslerp` merges exactly 2 model(s) besides the base, the config has 1",
+            ),
+            (
+                format!("{bare}merge_method: passthrough\n"),
+                "`models`: `passthrough` merges exactly 1 model(s), the config has 2",
+            ),
             ("- a\n".to_string(), "expected a mapping"),
         ];
         for (yaml, needle) in cases {

@@ -4,16 +4,34 @@
 //! These are the building blocks for both `cycleqd merge` (which streams whole models through
 //! them, see [`crate::stream`]) and the evolution loop (which calls them in memory).
 
+mod arcee_fusion;
 mod crossover;
+mod della;
+mod karcher;
 mod linear;
 mod model_stock;
+mod multislerp;
+mod nearswap;
+mod nuslerp;
+mod passthrough;
+mod ram;
+mod sce;
 mod slerp;
 mod sparsify;
 mod task_arithmetic;
 
+pub use arcee_fusion::ArceeFusion;
 pub use crossover::{crossover_tau, crossover_tensor, draw_crossover_weights, Crossover};
+pub(crate) use della::check as check_della;
+pub use karcher::Karcher;
 pub use linear::Linear;
 pub use model_stock::ModelStock;
+pub use multislerp::Multislerp;
+pub use nearswap::Nearswap;
+pub use nuslerp::Nuslerp;
+pub use passthrough::Passthrough;
+pub use ram::{Ram, RamPlus};
+pub use sce::Sce;
 pub use slerp::Slerp;
 pub use sparsify::Sparsification;
 pub use task_arithmetic::{Consensus, TaskArithmetic};
@@ -103,15 +121,22 @@ pub struct ModelParams {
     pub density: f64,
     /// Fraction of the largest-magnitude entries dropped by breadcrumbs (`gamma`).
     pub gamma: f64,
+    /// Half-width of DELLA's band of keep probabilities around the density (`epsilon`).
+    pub epsilon: f64,
+    /// Factor applied by passthrough (`scale`).
+    pub scale: f64,
 }
 
 impl Default for ModelParams {
-    /// mergekit's defaults: weight 1 (mergekit requires it to be set), density 1, gamma 0.01.
+    /// mergekit's defaults: weight 1 (mergekit requires it to be set), density 1, gamma 0.01,
+    /// epsilon 0.15, scale 1 (mergekit: none, the same).
     fn default() -> Self {
         Self {
             weight: 1.0,
             density: 1.0,
             gamma: 0.01,
+            epsilon: 0.15,
+            scale: 1.0,
         }
     }
 }
@@ -127,6 +152,22 @@ pub enum MergeMethod {
     Slerp(Slerp),
     /// Model stock: interpolation towards the average by the inputs' angle.
     ModelStock(ModelStock),
+    /// One input copied, optionally scaled (with layer-range slices: frankenmerges).
+    Passthrough(Passthrough),
+    /// SCE: select by variance, weight by energy, erase sign conflicts.
+    Sce(Sce),
+    /// SLERP between two models' task vectors (or the models), weights as interpolation.
+    Nuslerp(Nuslerp),
+    /// Barycentric interpolation of several models on the hypersphere.
+    Multislerp(Multislerp),
+    /// The Karcher (Riemannian) mean of the inputs' directions, scaled by their mean norm.
+    Karcher(Karcher),
+    /// Per entry, move from the base to the model where they differ by less than `t`.
+    Nearswap(Nearswap),
+    /// Take the model's entries whose change is an outlier of importance (Arcee Fusion).
+    ArceeFusion(ArceeFusion),
+    /// Reinforced agent merging: unique task-vector entries kept, shared ones averaged.
+    Ram(Ram),
     /// CycleQD's crossover: a weighted mean of task vectors with given weights.
     Crossover(Crossover),
 }
@@ -136,9 +177,16 @@ impl MergeMethod {
     /// tensor can be merged a range at a time (no pruning, norms or angles over the tensor).
     pub fn is_elementwise(&self, params: &[ModelParams]) -> bool {
         match self {
-            Self::Linear(_) | Self::Crossover(_) => true,
+            Self::Linear(_) | Self::Crossover(_) | Self::Passthrough(_) | Self::Nearswap(_) => true,
             Self::TaskArithmetic(m) => !m.prunes(params),
-            Self::Slerp(_) | Self::ModelStock(_) => false,
+            Self::Ram(m) => m.plus.is_none(),
+            Self::Slerp(_)
+            | Self::ModelStock(_)
+            | Self::Sce(_)
+            | Self::Nuslerp(_)
+            | Self::Multislerp(_)
+            | Self::Karcher(_)
+            | Self::ArceeFusion(_) => false,
         }
     }
 
@@ -149,6 +197,14 @@ impl MergeMethod {
             Self::TaskArithmetic(m) => m.merge(inputs, params),
             Self::Slerp(m) => m.merge(inputs, params),
             Self::ModelStock(m) => m.merge(inputs, params),
+            Self::Passthrough(m) => m.merge(inputs, params),
+            Self::Sce(m) => m.merge(inputs, params),
+            Self::Nuslerp(m) => m.merge(inputs, params),
+            Self::Multislerp(m) => m.merge(inputs, params),
+            Self::Karcher(m) => m.merge(inputs, params),
+            Self::Nearswap(m) => m.merge(inputs, params),
+            Self::ArceeFusion(m) => m.merge(inputs, params),
+            Self::Ram(m) => m.merge(inputs, params),
             Self::Crossover(m) => m.merge(inputs, params),
         }
     }
@@ -157,4 +213,34 @@ impl MergeMethod {
 /// `x - base`, elementwise.
 fn difference(x: &[f32], base: &[f32]) -> Vec<f32> {
     x.iter().zip(base).map(|(x, b)| x - b).collect()
+}
+
+/// The Euclidean norm, accumulated in f64.
+fn norm(x: &[f32]) -> f64 {
+    x.iter().map(|v| f64::from(*v).powi(2)).sum::<f64>().sqrt()
+}
+
+/// The dot product, accumulated in f64.
+fn dot(x: &[f32], y: &[f32]) -> f64 {
+    x.iter()
+        .zip(y)
+        .map(|(a, b)| f64::from(*a) * f64::from(*b))
+        .sum()
+}
+
+/// The vectors along axis `axis` of a row-major tensor of shape `shape`, as lists of element
+/// indices' (start, stride, length): what torch reduces over with `dim=axis`. A tensor of
+/// fewer dimensions than `axis + 1` is one vector.
+fn fibers(shape: &[usize], axis: usize) -> (Vec<usize>, usize, usize) {
+    let numel: usize = shape.iter().product();
+    if axis >= shape.len() {
+        return (vec![0], 1, numel);
+    }
+    let len = shape[axis];
+    let inner: usize = shape[axis + 1..].iter().product();
+    let outer: usize = shape[..axis].iter().product();
+    let starts = (0..outer)
+        .flat_map(|o| (0..inner).map(move |i| o * len * inner + i))
+        .collect();
+    (starts, inner, len)
 }

@@ -1,6 +1,7 @@
 //! Sparsification of task vectors before they are combined: keep the largest entries (TIES),
-//! a random subset (DARE), or a middle band by magnitude (breadcrumbs); optionally rescale the
-//! kept entries so that the L1 norm is unchanged.
+//! a random subset (DARE), a random subset favouring large entries (DELLA), or a middle band
+//! by magnitude (breadcrumbs); optionally rescale the kept entries so that the L1 norm is
+//! unchanged.
 //!
 //! The semantics are mergekit's (0.1.5): how many entries are kept, that `density >= 1` keeps
 //! everything, and that rescaling matches the L1 norm before and after (not DARE's paper
@@ -8,6 +9,8 @@
 
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
+
+use super::ModelParams;
 
 /// How a task vector is thinned out.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -21,18 +24,23 @@ pub enum Sparsification {
     /// Drop the `floor(gamma * n)` largest entries and enough of the smallest to keep
     /// `floor(density * n)` (model breadcrumbs).
     MagnitudeOutliers,
+    /// Keep each entry with a probability from `density - epsilon` to `density + epsilon` by
+    /// its magnitude rank in its row (DELLA's MAGPRUNE).
+    Della,
 }
 
 impl Sparsification {
-    /// Thins `delta` in place. `rng` is only called by [`Sparsification::Random`].
+    /// Thins `delta`, a tensor of `shape`, in place with the model's `density`, `gamma` and
+    /// `epsilon`. `rng` is only called by the random methods.
     pub(crate) fn apply(
         self,
         delta: &mut [f32],
-        density: f64,
-        gamma: f64,
+        shape: &[usize],
+        params: &ModelParams,
         rescale: bool,
         rng: impl FnOnce() -> ChaCha8Rng,
     ) {
+        let (density, gamma) = (params.density, params.gamma);
         if self == Self::None || density >= 1.0 {
             return;
         }
@@ -53,6 +61,13 @@ impl Sparsification {
                 let top = (gamma.max(0.0) * n as f64) as usize;
                 let bottom = n.saturating_sub(target + top);
                 keep_rank_window(delta, bottom, bottom + target);
+            }
+            Self::Della => {
+                if density <= 0.0 {
+                    delta.fill(0.0);
+                    return;
+                }
+                super::della::magprune(delta, shape, density, params.epsilon, &mut rng());
             }
             Self::Random => {
                 let mut rng = rng();
@@ -150,6 +165,14 @@ mod tests {
         unreachable!("deterministic methods draw nothing")
     }
 
+    fn params(density: f64, gamma: f64) -> ModelParams {
+        ModelParams {
+            density,
+            gamma,
+            ..ModelParams::default()
+        }
+    }
+
     /// The reference: a stable sort by magnitude, then the window of ranks.
     fn window_by_sort(values: &[f32], lo: usize, hi: usize) -> Vec<f32> {
         let mut order: Vec<usize> = (0..values.len()).collect();
@@ -164,25 +187,25 @@ mod tests {
     #[test]
     fn magnitude_keeps_the_largest() {
         let mut d = vec![0.1f32, -0.5, 0.3, -0.05];
-        Sparsification::Magnitude.apply(&mut d, 0.5, 0.0, false, no_rng);
+        Sparsification::Magnitude.apply(&mut d, &[], &params(0.5, 0.0), false, no_rng);
         assert_eq!(d, vec![0.0, -0.5, 0.3, 0.0]);
         // At least one entry survives any positive density.
         let mut d = vec![0.1f32, -0.5, 0.3, -0.05];
-        Sparsification::Magnitude.apply(&mut d, 0.01, 0.0, false, no_rng);
+        Sparsification::Magnitude.apply(&mut d, &[], &params(0.01, 0.0), false, no_rng);
         assert_eq!(d, vec![0.0, -0.5, 0.0, 0.0]);
     }
 
     #[test]
     fn rescale_restores_the_l1_norm() {
         let mut d = vec![1.0f32, -2.0, 3.0, -4.0];
-        Sparsification::Magnitude.apply(&mut d, 0.5, 0.0, true, no_rng);
+        Sparsification::Magnitude.apply(&mut d, &[], &params(0.5, 0.0), true, no_rng);
         assert_eq!(d, vec![0.0, 0.0, 3.0 * 10.0 / 7.0, -4.0 * 10.0 / 7.0]);
     }
 
     #[test]
     fn breadcrumbs_drop_outliers_and_the_smallest() {
         let mut d: Vec<f32> = (1..=10).map(|v| v as f32).collect();
-        Sparsification::MagnitudeOutliers.apply(&mut d, 0.5, 0.2, false, no_rng);
+        Sparsification::MagnitudeOutliers.apply(&mut d, &[], &params(0.5, 0.2), false, no_rng);
         // 10 entries: 2 outliers (9, 10) and 3 smallest (1, 2, 3) go, 5 stay.
         assert_eq!(d, vec![0.0, 0.0, 0.0, 4.0, 5.0, 6.0, 7.0, 8.0, 0.0, 0.0]);
     }
@@ -192,8 +215,9 @@ mod tests {
         let base: Vec<f32> = (0..20_000).map(|i| 1.0 + i as f32).collect();
         let run = |seed| {
             let mut d = base.clone();
-            Sparsification::Random
-                .apply(&mut d, 0.3, 0.0, false, || ChaCha8Rng::seed_from_u64(seed));
+            Sparsification::Random.apply(&mut d, &[], &params(0.3, 0.0), false, || {
+                ChaCha8Rng::seed_from_u64(seed)
+            });
             d
         };
         let a = run(7);
@@ -210,9 +234,10 @@ mod tests {
             Sparsification::Magnitude,
             Sparsification::Random,
             Sparsification::MagnitudeOutliers,
+            Sparsification::Della,
         ] {
             let mut d = vec![1.0f32, -2.0];
-            method.apply(&mut d, 1.0, 0.5, true, no_rng);
+            method.apply(&mut d, &[], &params(1.0, 0.5), true, no_rng);
             assert_eq!(d, vec![1.0, -2.0]);
         }
     }

@@ -1,12 +1,12 @@
 //! Generalized task arithmetic: task vectors tau_i = theta_i - theta_base are sparsified,
 //! weighted, optionally filtered by sign consensus (TIES), summed, optionally normalized by
 //! the weights, scaled by lambda and added to the base. Task arithmetic, TIES, DARE (linear
-//! and TIES) and breadcrumbs (plain and TIES) are settings of this one procedure, as in
-//! mergekit.
+//! and TIES), breadcrumbs (plain and TIES) and DELLA (TIES and linear) are settings of this
+//! one procedure, as in mergekit.
 
 use super::sparsify::Sparsification;
 use super::{difference, ModelParams, TensorInputs};
-use crate::error::Result;
+use crate::error::{MergeError, Result};
 use crate::seeding::tensor_rng;
 
 /// How TIES elects the sign of each entry.
@@ -91,6 +91,27 @@ impl TaskArithmetic {
         }
     }
 
+    /// `della`: DELLA's magnitude-ranked random pruning with L1 rescaling, sign consensus by
+    /// sum, normalized.
+    pub fn della() -> Self {
+        Self {
+            sparsification: Sparsification::Della,
+            consensus: Some(Consensus::Sum),
+            normalize: true,
+            rescale: true,
+            ..Self::plain()
+        }
+    }
+
+    /// `della_linear`: DELLA's pruning with L1 rescaling, no consensus, not normalized.
+    pub fn della_linear() -> Self {
+        Self {
+            consensus: None,
+            normalize: false,
+            ..Self::della()
+        }
+    }
+
     /// Whether sparsification changes anything with these parameters (else the merge is
     /// element-wise).
     pub fn prunes(&self, params: &[ModelParams]) -> bool {
@@ -105,6 +126,12 @@ impl TaskArithmetic {
         if models.is_empty() {
             return Ok(base.to_vec());
         }
+        if self.sparsification == Sparsification::Della {
+            for (i, p) in params.iter().enumerate() {
+                super::della::check(p.density, p.epsilon)
+                    .map_err(|e| MergeError::tensor(inputs.name, format!("model {i}: {e}")))?;
+            }
+        }
         let weights: Vec<f32> = params.iter().map(|p| p.weight as f32).collect();
         // Weighted task vectors are materialized only when pruning needs them whole.
         let pruned: Option<Vec<Vec<f32>>> = self.prunes(params).then(|| {
@@ -115,7 +142,7 @@ impl TaskArithmetic {
                 .map(|(i, (x, p))| {
                     let mut delta = difference(x, base);
                     self.sparsification
-                        .apply(&mut delta, p.density, p.gamma, self.rescale, || {
+                        .apply(&mut delta, inputs.shape, p, self.rescale, || {
                             tensor_rng(self.seed, inputs.name, i)
                         });
                     delta.iter_mut().for_each(|d| *d *= weights[i]);
@@ -240,7 +267,7 @@ mod tests {
             .map(|&weight| ModelParams {
                 weight,
                 density,
-                gamma: 0.01,
+                ..ModelParams::default()
             })
             .collect()
     }
