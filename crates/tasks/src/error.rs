@@ -48,6 +48,15 @@ pub enum TaskError {
     /// A database backend failed outside the model's own SQL (setup, connection).
     #[error("database: {0}")]
     Database(String),
+    /// Data the project fetches from PyPI (`cycleqd data fetch`) is unknown or could not be
+    /// fetched.
+    #[error("data {name}: {message}")]
+    Fetch {
+        /// The data's name (`humaneval`).
+        name: String,
+        /// What went wrong and what to do.
+        message: String,
+    },
     /// A task was configured wrongly.
     #[error("task {task}: {message}")]
     Config {

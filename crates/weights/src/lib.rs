@@ -11,6 +11,7 @@ mod error;
 pub mod gguf;
 mod gguf_model;
 mod hf_folder;
+pub mod layer_names;
 mod model_copy;
 mod model_writer;
 mod peft_adapter;

@@ -1,0 +1,55 @@
+//! Layer numbers in tensor names: `model.layers.3.mlp.up_proj.weight` belongs to layer 3,
+//! as do GPT-2's `h.3`, GGUF's `blk.3` and `blocks.3` / `layer.3` in other families. Merge
+//! slices and per-layer merge weights both read layers this way.
+
+/// Components that name the layer list in tensor names, before the layer number.
+pub const LAYER_LISTS: [&str; 5] = ["layers", "h", "blocks", "blk", "layer"];
+
+/// The layer a tensor belongs to: the number after the first layer-list component
+/// ([`LAYER_LISTS`]) of its name, if any.
+pub fn layer_index(name: &str) -> Option<usize> {
+    layer_position(name).and_then(|i| name.split('.').nth(i)?.parse().ok())
+}
+
+/// `name` with its layer number (see [`layer_index`]) replaced by `layer`; names without
+/// one are returned as they are.
+pub fn with_layer(name: &str, layer: usize) -> String {
+    let mut parts: Vec<String> = name.split('.').map(str::to_string).collect();
+    if let Some(i) = layer_position(name) {
+        parts[i] = layer.to_string();
+    }
+    parts.join(".")
+}
+
+/// The index (in the name's dot-separated parts) of the layer number.
+fn layer_position(name: &str) -> Option<usize> {
+    let parts: Vec<&str> = name.split('.').collect();
+    (1..parts.len())
+        .find(|&i| LAYER_LISTS.contains(&parts[i - 1]) && parts[i].parse::<usize>().is_ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layer_numbers_come_from_the_names_of_every_family() {
+        assert_eq!(layer_index("model.layers.12.mlp.up_proj.weight"), Some(12));
+        assert_eq!(layer_index("blk.3.attn_q.weight"), Some(3));
+        assert_eq!(layer_index("transformer.h.7.attn.c_attn.weight"), Some(7));
+        assert_eq!(layer_index("model.blocks.2.ffn.weight"), Some(2));
+        assert_eq!(layer_index("model.embed_tokens.weight"), None);
+        assert_eq!(layer_index("lm_head.weight"), None);
+        assert_eq!(layer_index("model.layers.norm.weight"), None);
+    }
+
+    #[test]
+    fn with_layer_renumbers_only_the_layer() {
+        assert_eq!(
+            with_layer("model.layers.12.mlp.up_proj.weight", 3),
+            "model.layers.3.mlp.up_proj.weight"
+        );
+        assert_eq!(with_layer("blk.0.attn_q.weight", 9), "blk.9.attn_q.weight");
+        assert_eq!(with_layer("lm_head.weight", 4), "lm_head.weight");
+    }
+}
