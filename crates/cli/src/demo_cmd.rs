@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use cycleqd_demo::{build_models, DemoModels, DemoScale, Skill};
-use cycleqd_evolve::baselines::{folder_identity, folder_row};
+use cycleqd_evolve::result_rows::{folder_identity, folder_row};
 use cycleqd_evolve::{
     run_merge_baseline, MergeBaseline, ModelInput, ResultRow, RunConfig, RunContext, RunResults,
 };
@@ -309,6 +309,7 @@ pub fn run(args: DemoArgs) -> Result<()> {
         "all-data fine-tuning",
         &identity,
         &models.all_data,
+        None,
     )?;
     eprintln!(
         "   all-data fine-tuning (test): {}",
