@@ -11,10 +11,11 @@ use anyhow::{Context, Result};
 use cycleqd_demo::{build_models, DemoModels, DemoScale, Skill};
 use cycleqd_evolve::result_rows::{folder_identity, folder_row};
 use cycleqd_evolve::{
-    run_merge_baseline, MergeBaseline, ModelInput, ResultRow, RunConfig, RunContext, RunResults,
+    run_merge_baseline, MergeBaseline, ResultRow, RunConfig, RunContext, RunResults,
 };
 use cycleqd_recipe::task_vector_similarity;
 use cycleqd_tasks::generators::Split as DataSplit;
+use cycleqd_weights::ModelInput;
 use serde::Serialize;
 
 use crate::evolve_cmd::EvolveProgress;

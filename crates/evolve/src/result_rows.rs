@@ -5,10 +5,9 @@
 use std::path::Path;
 
 use cycleqd_recipe::ContentHash;
-use cycleqd_weights::{HfModel, TensorSource};
+use cycleqd_weights::{HfModel, ModelInput, TensorSource};
 
 use crate::error::{EvolveError, Result};
-use crate::model_input::ModelInput;
 use crate::report::{ResultRow, RunResults, REPORT_FILE, RESULTS_FILE};
 use crate::run_context::RunContext;
 use crate::run_events::{EventSink, EvolveEvent};

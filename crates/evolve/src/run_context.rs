@@ -3,15 +3,14 @@
 
 use std::path::{Path, PathBuf};
 
+use cycleqd_engine_model::EngineModel;
+use cycleqd_infer::{load_engine, parse_device, parse_dtype};
 use cycleqd_recipe::{Ancestors, BasisOptions, BasisSet, Genome, Materializer, Recipe};
-use cycleqd_weights::TensorSource;
+use cycleqd_weights::{MemoryModel, ModelInput, TensorSource};
 
 use crate::blend::Blend;
 use crate::breed::genome_identity;
-use crate::engine_model::{load_engine, parse_device, parse_dtype, EngineModel};
 use crate::error::{EvolveError, Result};
-use crate::memory_model::MemoryModel;
-use crate::model_input::ModelInput;
 use crate::run_config::RunConfig;
 use crate::run_events::{EventSink, EvolveEvent};
 use crate::scorer::{Scorer, Split};

@@ -67,6 +67,14 @@ pub enum WeightsError {
         /// The hash of the base given.
         actual: String,
     },
+    /// A model that cannot be opened or read, with the path it was opened as.
+    #[error("{path}: {source}")]
+    Model {
+        /// The model folder or file.
+        path: PathBuf,
+        /// Why it cannot be opened.
+        source: Box<WeightsError>,
+    },
     /// An error from the GGUF reader.
     #[error(transparent)]
     Gguf(#[from] crate::gguf::GgufError),
@@ -80,6 +88,13 @@ impl WeightsError {
         Self::Io {
             path: path.into(),
             error,
+        }
+    }
+
+    pub(crate) fn model(path: impl Into<PathBuf>, source: WeightsError) -> Self {
+        Self::Model {
+            path: path.into(),
+            source: Box::new(source),
         }
     }
 

@@ -11,7 +11,9 @@ mod error;
 pub mod gguf;
 mod gguf_model;
 mod hf_folder;
+mod memory_model;
 mod model_copy;
+mod model_input;
 mod model_writer;
 mod peft_adapter;
 mod random_model;
@@ -26,7 +28,9 @@ pub use dtype::DType;
 pub use error::{Result, WeightsError};
 pub use gguf_model::GgufModel;
 pub use hf_folder::{natural_cmp, HfModel, COMPANION_FILES, SINGLE_WEIGHTS, WEIGHTS_INDEX};
+pub use memory_model::MemoryModel;
 pub use model_copy::{copy_model, CopyOptions};
+pub use model_input::ModelInput;
 pub use model_writer::ModelWriter;
 pub use peft_adapter::{
     is_peft_adapter, write_peft_adapter, AdaptedModel, LoraAdapterConfig, LoraPair, PeftAdapter,
