@@ -3,18 +3,22 @@
 
 use std::path::Path;
 
+use cycleqd_atomic_write::Durability;
 use serde::Serialize;
 
-use crate::error::{EvolveError, Result};
+use crate::error::Result;
 
 /// Heatmaps and curves.
 pub const PLOTS_DIR: &str = "plots";
 
-/// Writes `bytes` to `path` through a temporary sibling renamed into place.
+/// Writes `bytes` to `path` through a temporary sibling renamed into place. Not synced:
+/// every such file is rebuilt from the journals when a run is resumed.
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
-    std::fs::write(&tmp, bytes).map_err(|e| EvolveError::io(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| EvolveError::io(path, e))
+    Ok(cycleqd_atomic_write::write_atomic(
+        path,
+        bytes,
+        Durability::OsBuffer,
+    )?)
 }
 
 /// Writes `value` as pretty-printed JSON, atomically.

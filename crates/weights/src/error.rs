@@ -83,6 +83,12 @@ pub enum WeightsError {
     Invalid(String),
 }
 
+impl From<cycleqd_atomic_write::AtomicWriteError> for WeightsError {
+    fn from(e: cycleqd_atomic_write::AtomicWriteError) -> Self {
+        WeightsError::io(e.path, e.error)
+    }
+}
+
 impl WeightsError {
     pub(crate) fn io(path: impl Into<PathBuf>, error: std::io::Error) -> Self {
         Self::Io {
