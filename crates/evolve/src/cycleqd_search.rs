@@ -37,7 +37,7 @@ pub struct ArchiveEntry {
 }
 
 /// A finished CycleQD search: its archives and every individual's identity.
-pub struct CycleQdOutcome {
+pub(crate) struct CycleQdOutcome {
     /// The QD run, complete.
     pub run: Run<Genome>,
     /// Every individual of the run.

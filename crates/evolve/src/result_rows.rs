@@ -50,7 +50,7 @@ pub fn folder_identity(ctx: &RunContext, folder: &Path) -> Result<String> {
 }
 
 /// The weights of the model at `path` (an adapter folder applies to `base` when given).
-pub fn open_folder(path: &Path, base: Option<&Path>) -> Result<Box<dyn TensorSource>> {
+pub(crate) fn open_folder(path: &Path, base: Option<&Path>) -> Result<Box<dyn TensorSource>> {
     Ok(Box::new(ModelInput::open_with_base(path, base)?))
 }
 

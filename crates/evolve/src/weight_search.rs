@@ -176,7 +176,7 @@ impl Optimiser {
 }
 
 /// A finished weight search: the model it reports.
-pub struct WeightSearchOutcome {
+pub(crate) struct WeightSearchOutcome {
     /// The reported evaluation.
     pub chosen: Evaluation,
     /// Its weights as a recipe.
