@@ -15,7 +15,7 @@ use crate::run_config::RunConfig;
 use crate::run_events::{EventSink, EvolveEvent};
 use crate::scorer::{Scorer, Split};
 
-/// Everything a run keeps open: models, bases, scorer and the run's journal.
+/// Everything a run keeps open: the config, the base and the experts' SVD bases.
 pub struct RunContext {
     /// The resolved config.
     pub config: RunConfig,
