@@ -7,11 +7,10 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use clap::Args;
 use cycleqd_recipe::{BasisEvent, BasisOptions, BasisSet};
-use cycleqd_weights::{ByteSize, TensorSource};
+use cycleqd_weights::{ByteSize, ModelInput, TensorSource};
 use indicatif::ProgressBar;
 
 use crate::progress;
-use cycleqd_evolve::ModelInput;
 
 /// Arguments of `cycleqd basis`.
 #[derive(Args)]

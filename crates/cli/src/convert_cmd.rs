@@ -5,10 +5,9 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use cycleqd_weights::{copy_model, ByteSize, CopyOptions, DType};
+use cycleqd_weights::{copy_model, ByteSize, CopyOptions, DType, ModelInput};
 
 use crate::progress;
-use cycleqd_evolve::ModelInput;
 
 /// Arguments of `cycleqd convert`.
 #[derive(Args)]

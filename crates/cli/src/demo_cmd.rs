@@ -9,12 +9,13 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use cycleqd_demo::{build_models, DemoModels, DemoScale, Skill};
-use cycleqd_evolve::baselines::{folder_identity, folder_row};
+use cycleqd_evolve::result_rows::{folder_identity, folder_row};
 use cycleqd_evolve::{
-    run_merge_baseline, MergeBaseline, ModelInput, ResultRow, RunConfig, RunContext, RunResults,
+    run_merge_baseline, MergeBaseline, ResultRow, RunConfig, RunContext, RunResults,
 };
 use cycleqd_recipe::task_vector_similarity;
 use cycleqd_tasks::generators::Split as DataSplit;
+use cycleqd_weights::ModelInput;
 use serde::Serialize;
 
 use crate::evolve_cmd::EvolveProgress;
@@ -309,6 +310,7 @@ pub fn run(args: DemoArgs) -> Result<()> {
         "all-data fine-tuning",
         &identity,
         &models.all_data,
+        None,
     )?;
     eprintln!(
         "   all-data fine-tuning (test): {}",

@@ -8,8 +8,9 @@ use anyhow::{Context, Result};
 use cycleqd_recipe::ContentHash;
 use cycleqd_tasks::{task_from_spec, CacheHit, EvalOptions, ResultCache, TaskContext, TextModel};
 
-use cycleqd_evolve::ModelInput;
-use cycleqd_evolve::{load_engine_with_base, parse_device, parse_dtype, EngineModel};
+use cycleqd_engine_model::EngineModel;
+use cycleqd_infer::{load_engine_with_base, parse_device, parse_dtype};
+use cycleqd_weights::ModelInput;
 
 /// Arguments of `cycleqd eval`.
 #[derive(clap::Args)]

@@ -7,12 +7,12 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use cycleqd_evolve::{load_engine, ModelInput};
 use cycleqd_infer::{
-    checkpoint_steps, train_lora_with, train_sft_with, Checkpoints, DType, Device, Engine,
-    LoraAdapters, LoraConfig, SftConfig, SftExample, StepReport, LORA_MODULES,
+    checkpoint_steps, load_engine, train_lora_with, train_sft_with, Checkpoints, DType, Device,
+    Engine, LoraAdapters, LoraConfig, SftConfig, SftExample, StepReport, LORA_MODULES,
 };
 use cycleqd_recipe::ContentHash;
+use cycleqd_weights::ModelInput;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 

@@ -5,10 +5,11 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use cycleqd_infer::{GenerationConfig, Message, Sampling, StopReason};
+use cycleqd_infer::{
+    load_engine_with_base, parse_device, parse_dtype, GenerationConfig, Message, Sampling,
+    StopReason,
+};
 use serde_json::{json, Value};
-
-use cycleqd_evolve::{load_engine_with_base, parse_device, parse_dtype};
 
 /// Arguments of `cycleqd generate`.
 #[derive(clap::Args)]

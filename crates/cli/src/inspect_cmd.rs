@@ -5,10 +5,8 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::Args;
-use cycleqd_weights::ByteSize;
+use cycleqd_weights::{ByteSize, ModelInput};
 use serde_json::{json, Value};
-
-use cycleqd_evolve::ModelInput;
 
 /// Arguments of `cycleqd inspect`.
 #[derive(Args)]

@@ -9,10 +9,9 @@ use clap::Args;
 use cycleqd_recipe::{
     Ancestors, BasisOptions, BasisSet, Genome, GenomeFile, Materializer, Recipe, RECIPE_MAGIC,
 };
-use cycleqd_weights::{ByteSize, DType, TensorSource};
+use cycleqd_weights::{ByteSize, DType, ModelInput, TensorSource};
 
 use crate::progress;
-use cycleqd_evolve::ModelInput;
 
 /// Arguments of `cycleqd materialize`.
 #[derive(Args)]

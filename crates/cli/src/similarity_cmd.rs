@@ -5,8 +5,8 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use cycleqd_evolve::ModelInput;
 use cycleqd_recipe::task_vector_similarity;
+use cycleqd_weights::ModelInput;
 
 /// Arguments of `cycleqd similarity`.
 #[derive(clap::Args)]

@@ -14,7 +14,7 @@ use std::time::Instant;
 use cycleqd_demo::{
     build_models_with, demo_task, retention_task, DemoRecipe, DemoScale, Skill, RETENTION_SKILL,
 };
-use cycleqd_evolve::EngineModel;
+use cycleqd_engine_model::EngineModel;
 use cycleqd_infer::{DType, Device, Engine, Tensor};
 use cycleqd_tasks::generators::Split;
 use cycleqd_tasks::EvalOptions;

@@ -81,7 +81,7 @@ fn tiny_demo_builds_loads_caches_and_specializes() {
     let base = Engine::load(&models.base, &Device::Cpu, DType::F32).unwrap();
     let db_expert = Engine::load(&models.experts[2].1, &Device::Cpu, DType::F32).unwrap();
     assert_eq!(models.experts[2].0, "db");
-    let loaded = cycleqd_evolve::load_engine(&models.all_data, &Device::Cpu, DType::F32).unwrap();
+    let loaded = cycleqd_infer::load_engine(&models.all_data, &Device::Cpu, DType::F32).unwrap();
     assert_eq!(loaded.config().vocab_size, base.config().vocab_size);
     assert_eq!(loaded.config().hidden_size, 32);
     let (before, after) = (

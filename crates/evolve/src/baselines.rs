@@ -6,14 +6,13 @@
 use std::path::{Path, PathBuf};
 
 use cycleqd_merge::{MergeConfig, MergeJob, StreamOptions};
-use cycleqd_recipe::ContentHash;
-use cycleqd_weights::{is_peft_adapter, HfModel, TensorSource};
+use cycleqd_weights::is_peft_adapter;
 
 use crate::error::{EvolveError, Result};
-use crate::evolve_run::RunContext;
-use crate::model_input::ModelInput;
 use crate::report::ResultRow;
+use crate::result_rows::{folder_identity, folder_row, open_folder};
 use crate::run_config::RunConfig;
+use crate::run_context::RunContext;
 use crate::scorer::{Scorer, Split};
 
 /// A merge method with the scales to try.
@@ -131,7 +130,7 @@ pub fn run_merge_baseline(
             )?;
         }
         let identity = folder_identity(ctx, &folder)?;
-        let scores = score_folder(scorer, &identity, &folder, Split::Optimize)?;
+        let scores = scorer.score(&identity, Split::Optimize, || open_folder(&folder, None))?;
         on_scored(
             &format!("{} lambda {lambda} (optimize)", baseline.name),
             &scores,
@@ -146,7 +145,7 @@ pub fn run_merge_baseline(
         EvolveError::Invalid(format!("baseline {} has no scales to try", baseline.name))
     })?;
     let name = format!("{} (lambda {lambda})", baseline.name);
-    let row = folder_row(scorer, &name, &identity, &folder)?;
+    let row = folder_row(scorer, &name, &identity, &folder, None)?;
     on_scored(&format!("{name} (test)"), &row.test);
     Ok(BaselineOutcome {
         name: baseline.name.clone(),
@@ -154,35 +153,5 @@ pub fn run_merge_baseline(
         lambda,
         folder,
         row,
-    })
-}
-
-/// The cache identity of a model folder's weights.
-pub fn folder_identity(ctx: &RunContext, folder: &Path) -> Result<String> {
-    let model = HfModel::open(folder).map_err(|source| EvolveError::model(folder, source))?;
-    Ok(ctx.identity(&ContentHash::of_model(&model)?.hex()))
-}
-
-/// The reported row (test split, held-out skills) of the model in `folder`.
-pub fn folder_row(
-    scorer: &mut Scorer,
-    name: &str,
-    identity: &str,
-    folder: &Path,
-) -> Result<ResultRow> {
-    scorer.report_row(name, identity, None, || {
-        Ok(Box::new(ModelInput::open(folder)?) as Box<dyn TensorSource>)
-    })
-}
-
-/// Scores the model in `folder` (loaded only when a result is not cached).
-pub fn score_folder(
-    scorer: &mut Scorer,
-    identity: &str,
-    folder: &Path,
-    split: Split,
-) -> Result<Vec<f64>> {
-    scorer.score(identity, split, || {
-        Ok(Box::new(ModelInput::open(folder)?) as Box<dyn TensorSource>)
     })
 }

@@ -82,6 +82,12 @@ boxed_from!(
     Weights: cycleqd_weights::WeightsError,
 );
 
+impl From<cycleqd_atomic_write::AtomicWriteError> for EvolveError {
+    fn from(e: cycleqd_atomic_write::AtomicWriteError) -> Self {
+        EvolveError::io(e.path, e.error)
+    }
+}
+
 impl EvolveError {
     /// A model at `path` that the weights layer refused.
     pub fn model(path: impl Into<PathBuf>, source: cycleqd_weights::WeightsError) -> Self {

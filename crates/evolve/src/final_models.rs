@@ -1,29 +1,27 @@
-//! The end of a run: statistics and plots, the archives as JSON, the final models (each
-//! archive's best elite, the best-mean elite and the spec's aggregate), and the test-split
-//! results of those models, the base and the experts.
+//! The end of a run: its final models (a CycleQD run's best elite per archive, best-mean
+//! elite and the spec's aggregate; a weight search's reported model) as `picks.json`, and
+//! the test-split results of those models, the base and the experts.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use cycleqd_qd::Run;
 use cycleqd_recipe::{Ancestors, Genome};
 use serde::{Deserialize, Serialize};
 
 use crate::blend::{aggregate_weights, Blend};
 use crate::breed::blend_identity;
+use crate::cycleqd_search::CycleQdOutcome;
 use crate::error::{EvolveError, Result};
-use crate::evolve_run::{write_atomic, EventSink, EvolveEvent, Individuals, RunContext};
-use crate::model_input::ModelInput;
-use crate::report::{ResultRow, RunResults, REPORT_FILE, RESULTS_FILE};
+use crate::report::RunResults;
+use crate::result_rows::{reference_rows, scored_row, write_results};
+use crate::run_context::RunContext;
+use crate::run_events::{EventSink, EvolveEvent};
+use crate::run_files::write_json;
 use crate::scorer::Scorer;
-use cycleqd_weights::TensorSource;
+use crate::weight_search::WeightSearchOutcome;
 
 /// The final models of a run, by pick name.
 pub const PICKS_FILE: &str = "picks.json";
-/// Every archive's elites, for inspection and comparing runs.
-pub const ARCHIVES_FILE: &str = "archives.json";
-/// Heatmaps and curves.
-pub const PLOTS_DIR: &str = "plots";
 
 /// One final model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -36,19 +34,6 @@ pub struct Pick {
     pub optimize: Vec<Vec<f64>>,
     /// The model.
     pub blend: Blend,
-}
-
-/// One elite as `archives.json` lists it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ArchiveEntry {
-    /// Its cell (one bin per BC).
-    pub cell: Vec<u32>,
-    /// Its individual id.
-    pub id: u64,
-    /// Its scores on all tasks.
-    pub scores: Vec<f64>,
-    /// How often it was sampled as a parent.
-    pub times_sampled: u64,
 }
 
 /// Reads the picks of a finished run.
@@ -70,39 +55,18 @@ pub fn load_picks(dir: &Path) -> Result<BTreeMap<String, Pick>> {
     })
 }
 
-pub(crate) fn finish(
+/// Picks a CycleQD run's final models and reports them with the base and the experts.
+pub(crate) fn finish_cycleqd(
     ctx: &RunContext,
     scorer: &mut Scorer,
-    run: &Run<Genome>,
-    individuals: &Individuals,
+    outcome: &CycleQdOutcome,
     on_event: &mut EventSink<'_>,
 ) -> Result<()> {
     let config = &ctx.config;
     let out = &config.out;
-    let cycle = run.cycle();
+    let cycle = outcome.run.cycle();
+    let individuals = &outcome.individuals;
     let tasks = config.task_names();
-    on_event(EvolveEvent::Stage("statistics and plots"));
-    run.write_stats_csv()?;
-    cycleqd_qd::plot::write_all(cycle, &out.join(PLOTS_DIR))?;
-    let archives: BTreeMap<String, Vec<ArchiveEntry>> = cycle
-        .archives()
-        .iter()
-        .map(|a| {
-            let label = a.label(&tasks);
-            let entries = a
-                .elites()
-                .map(|(cell, e)| ArchiveEntry {
-                    cell: cell.bins().to_vec(),
-                    id: e.id().0,
-                    scores: e.scores().to_vec(),
-                    times_sampled: e.times_sampled(),
-                })
-                .collect();
-            (label, entries)
-        })
-        .collect();
-    write_json(&out.join(ARCHIVES_FILE), &archives)?;
-
     let ancestors = individuals.ancestors();
     let mut picks = BTreeMap::new();
     let mut best = Vec::new();
@@ -199,38 +163,50 @@ pub(crate) fn finish(
         generations: cycle.inserted_generations(),
         rows,
     };
-    write_json(&out.join(RESULTS_FILE), &results)?;
-    write_atomic(&out.join(REPORT_FILE), results.markdown().as_bytes())?;
-    Ok(())
+    write_results(out, &results)
 }
 
-/// The test-split rows of the base and each expert.
-pub(crate) fn reference_rows(
+/// Records a weight search's reported model as its pick and reports it with the base and
+/// the experts.
+pub(crate) fn finish_weight_search(
     ctx: &RunContext,
     scorer: &mut Scorer,
+    outcome: &WeightSearchOutcome,
     on_event: &mut EventSink<'_>,
-) -> Result<Vec<ResultRow>> {
+) -> Result<()> {
     let config = &ctx.config;
-    let mut rows = vec![score_folder(
+    let out = &config.out;
+    let method = config.search.method.name();
+    let chosen = &outcome.chosen;
+    let genome = &outcome.genome;
+    let pick = Pick {
+        description: format!("{}; weights {:?}", outcome.description, chosen.weights),
+        ids: vec![chosen.index],
+        optimize: vec![chosen.scores.clone()],
+        blend: Blend::single(genome.clone(), Ancestors::new()),
+    };
+    let picks = BTreeMap::from([("best".to_string(), pick)]);
+    write_json(&out.join(PICKS_FILE), &picks)?;
+
+    on_event(EvolveEvent::Stage("scoring on the test split"));
+    let mut rows = reference_rows(ctx, scorer, on_event)?;
+    let label = format!("{method} best");
+    let identity = ctx.recipe_identity(genome)?;
+    rows.push(scored_row(
         scorer,
-        &ctx.base_identity(),
-        &config.base,
-        &config.base,
-        "base",
+        &label,
+        &identity,
+        Some(chosen.scores.clone()),
+        || ctx.materialize(&Blend::single(genome.clone(), Ancestors::new()), &label),
         on_event,
-    )?];
-    for (k, task) in config.tasks.iter().enumerate() {
-        let name = format!("expert {}", task.name);
-        rows.push(score_folder(
-            scorer,
-            &ctx.expert_identity(k),
-            &task.expert,
-            &config.base,
-            &name,
-            on_event,
-        )?);
-    }
-    Ok(rows)
+    )?);
+    let results = RunResults {
+        tasks: config.task_names(),
+        held_out_tasks: config.held_out.iter().map(|h| h.name.clone()).collect(),
+        generations: outcome.evaluations,
+        rows,
+    };
+    write_results(out, &results)
 }
 
 fn single_pick(
@@ -246,53 +222,4 @@ fn single_pick(
         optimize: vec![scores.to_vec()],
         blend: Blend::single(genome.clone(), ancestors.clone()),
     }
-}
-
-/// The row of the model at `path` (an adapter folder applies to `base`).
-fn score_folder(
-    scorer: &mut Scorer,
-    identity: &str,
-    path: &Path,
-    base: &Path,
-    name: &str,
-    on_event: &mut EventSink<'_>,
-) -> Result<ResultRow> {
-    let row = scorer.report_row(name, identity, None, || {
-        Ok(Box::new(ModelInput::open_with_base(path, Some(base))?) as Box<dyn TensorSource>)
-    })?;
-    Ok(announced(row, on_event))
-}
-
-/// A reported model's row (test split and held-out skills), announced as it is scored.
-pub(crate) fn scored_row(
-    scorer: &mut Scorer,
-    name: &str,
-    identity: &str,
-    optimize: Option<Vec<f64>>,
-    weights: impl FnOnce() -> Result<Box<dyn TensorSource>>,
-    on_event: &mut EventSink<'_>,
-) -> Result<ResultRow> {
-    let row = scorer.report_row(name, identity, optimize, weights)?;
-    Ok(announced(row, on_event))
-}
-
-fn announced(row: ResultRow, on_event: &mut EventSink<'_>) -> ResultRow {
-    on_event(EvolveEvent::Scored {
-        what: &row.name,
-        split: "test",
-        scores: &row.test,
-    });
-    if !row.held_out.is_empty() {
-        on_event(EvolveEvent::Scored {
-            what: &row.name,
-            split: "held-out skills",
-            scores: &row.held_out,
-        });
-    }
-    row
-}
-
-pub(crate) fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
-    let bytes = serde_json::to_vec_pretty(value).expect("results serialise");
-    write_atomic(path, &bytes)
 }

@@ -5,31 +5,30 @@
 pub mod baselines;
 pub mod blend;
 pub mod breed;
-pub mod engine_model;
+pub mod cycleqd_search;
 pub mod error;
 pub mod evolve_run;
 pub mod final_models;
-pub mod memory_model;
-pub mod model_input;
+pub mod individuals;
 pub mod report;
+pub mod result_rows;
 pub mod run_config;
+pub mod run_context;
+pub mod run_events;
+mod run_files;
 pub mod scorer;
-mod search_method;
+pub mod search_config;
 pub mod weight_genome;
 pub mod weight_search;
 
 pub use baselines::{run_merge_baseline, BaselineOutcome, MergeBaseline};
 pub use blend::{aggregate_weights, Blend};
-pub use engine_model::{
-    load_engine, load_engine_with_base, parse_device, parse_dtype, EngineModel,
-};
 pub use error::{EvolveError, Result};
-pub use evolve_run::{
-    load_run_config, resume, start, EventSink, EvolveEvent, GenerationReport, RunContext,
-};
+pub use evolve_run::{load_run_config, resume, start};
 pub use final_models::{load_picks, Pick};
-pub use memory_model::MemoryModel;
-pub use model_input::ModelInput;
 pub use report::{ResultRow, RunResults};
-pub use run_config::{MutationKind, RunConfig, SamplerKind};
+pub use run_config::{MutationKind, RunConfig};
+pub use run_context::RunContext;
+pub use run_events::{EventSink, EvolveEvent, GenerationReport, SearchReport};
 pub use scorer::{Scorer, Split};
+pub use search_config::{SamplerKind, SearchConfig, SearchMethod};

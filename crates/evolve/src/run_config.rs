@@ -3,10 +3,11 @@
 
 use std::path::{Path, PathBuf};
 
-use cycleqd_qd::{BcAxis, CycleConfig, ParentSampler, QualityMode, PAPER_BINS};
+use cycleqd_qd::{BcAxis, CycleConfig, ParentSampler};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{EvolveError, Result};
+use crate::search_config::{SamplerKind, SearchConfig};
 
 /// A whole run configuration. Paths are relative to the file they were read from; after
 /// [`RunConfig::load`] they are absolute.
@@ -25,7 +26,7 @@ pub struct RunConfig {
     pub held_out: Vec<HeldOutTask>,
     /// The search method, budget, schedule, sampler and archive settings. Either a table
     /// or just the method's name (`search = "cma-es"`).
-    #[serde(default, deserialize_with = "crate::search_method::table_or_method")]
+    #[serde(default, deserialize_with = "crate::search_config::table_or_method")]
     pub search: SearchConfig,
     /// Settings of the merge-weight searches (`cma-es`, `nsga2`).
     #[serde(default)]
@@ -75,70 +76,6 @@ pub struct HeldOutTask {
     pub test: String,
 }
 
-/// Parent sampling.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SamplerKind {
-    /// The paper's elite sampling.
-    Elite,
-    /// Two distinct elites, uniformly.
-    Uniform,
-}
-
-/// Budget and archive settings.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct SearchConfig {
-    /// CycleQD (the default) or a merge-weight search baseline.
-    pub method: SearchMethod,
-    /// Generations G (one child each). The weight searches get the same number of
-    /// evaluations as a CycleQD run: K (CycleQD scores the experts that seed its archives)
-    /// plus G.
-    pub generations: u64,
-    /// Generations per quality task before cycling to the next.
-    pub flip_interval: u64,
-    /// Parent sampling.
-    pub sampler: SamplerKind,
-    /// Elite sampling's scaling range `[a_lo, a_hi]`.
-    pub elite_range: [f64; 2],
-    /// BC bins per task.
-    pub bins: u32,
-    /// Evaluations in flight W (the run is the same function of its seed whatever W).
-    pub in_flight: u64,
-    /// The run seed.
-    pub seed: u64,
-    /// Also seed the archives with the base model.
-    pub seed_base: bool,
-    /// `cyclic` (the paper's K archives) or `fixed_mean` (the fixed-quality ablation: one
-    /// archive, quality = the mean of the K scores, BCs = the K scores).
-    pub quality: QualityMode,
-}
-
-/// Which search a run does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum SearchMethod {
-    /// Cyclic quality-diversity search with model-merging crossover (the default).
-    #[serde(rename = "cycleqd")]
-    CycleQd,
-    /// CMA-ES over task-arithmetic weights, maximising the mean optimisation score.
-    #[serde(rename = "cma-es")]
-    CmaEs,
-    /// NSGA-II over task-arithmetic weights, the K scores as objectives.
-    #[serde(rename = "nsga2")]
-    Nsga2,
-}
-
-impl SearchMethod {
-    /// The method's name in configs and tables.
-    pub fn name(self) -> &'static str {
-        match self {
-            SearchMethod::CycleQd => "cycleqd",
-            SearchMethod::CmaEs => "cma-es",
-            SearchMethod::Nsga2 => "nsga2",
-        }
-    }
-}
-
 /// The merge-weight searches' genome and optimiser settings. A child is
 /// `theta(B) + sum_k w_k tau(E_k)`, with one weight per expert, or one per expert per
 /// group of layers.
@@ -165,23 +102,6 @@ impl Default for WeightSearchConfig {
             bounds: [0.0, 1.0],
             sigma: 0.3,
             population: None,
-        }
-    }
-}
-
-impl Default for SearchConfig {
-    fn default() -> Self {
-        Self {
-            method: SearchMethod::CycleQd,
-            generations: 1200,
-            flip_interval: 1,
-            sampler: SamplerKind::Elite,
-            elite_range: [0.5, 0.8],
-            bins: PAPER_BINS,
-            in_flight: 1,
-            seed: 0,
-            seed_base: false,
-            quality: QualityMode::Cyclic,
         }
     }
 }
@@ -597,6 +517,8 @@ impl RunConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::search_config::SearchMethod;
+    use cycleqd_qd::QualityMode;
 
     const MINIMAL: &str = r#"
 base = "models/base"

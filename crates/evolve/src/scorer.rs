@@ -2,12 +2,12 @@
 //! model, every result cached by the model's identity and the task, so a resumed or
 //! repeated evaluation costs nothing.
 
+use cycleqd_engine_model::EngineModel;
 use cycleqd_tasks::{
     task_from_spec, EvalOptions, ResultCache, Task, TaskContext, TaskResult, TextModel,
 };
 use cycleqd_weights::TensorSource;
 
-use crate::engine_model::EngineModel;
 use crate::error::{EvolveError, Result};
 use crate::report::ResultRow;
 use crate::run_config::RunConfig;

@@ -12,16 +12,16 @@ use std::time::Instant;
 use cycleqd_optim::{hypervolume, CmaEs, CmaEsConfig, Nsga2, Nsga2Config};
 use cycleqd_qd::jsonl::{read_jsonl, truncate, JsonlWriter};
 use cycleqd_qd::plot::{front_projections, search_curves, CurvePoint};
-use cycleqd_recipe::Ancestors;
+use cycleqd_recipe::Genome;
 use serde::{Deserialize, Serialize};
 
-use crate::blend::Blend;
 use crate::error::{EvolveError, Result};
-use crate::evolve_run::{write_atomic, EventSink, EvolveEvent, RunContext};
-use crate::final_models::{reference_rows, scored_row, write_json, Pick, PICKS_FILE, PLOTS_DIR};
-use crate::report::{RunResults, REPORT_FILE, RESULTS_FILE};
-use crate::run_config::{RunConfig, SearchMethod};
+use crate::run_config::RunConfig;
+use crate::run_context::RunContext;
+use crate::run_events::{EventSink, EvolveEvent, SearchReport};
+use crate::run_files::{write_atomic, write_json, PLOTS_DIR};
 use crate::scorer::{Scorer, Split};
+use crate::search_config::SearchMethod;
 use crate::weight_genome::WeightLayout;
 
 /// The weight search's folder inside the run directory.
@@ -61,29 +61,6 @@ impl Evaluation {
     fn mean(&self) -> f64 {
         mean(&self.scores)
     }
-}
-
-/// Progress of a weight search, one evaluation at a time.
-#[derive(Debug, Clone)]
-pub struct SearchReport {
-    /// `cma-es` or `nsga2`.
-    pub method: &'static str,
-    /// Evaluations done (1-based count).
-    pub evaluation: u64,
-    /// The budget.
-    pub total: u64,
-    /// The optimiser generation of this evaluation.
-    pub generation: u64,
-    /// The evaluated weights.
-    pub weights: Vec<f64>,
-    /// Its optimisation-split scores.
-    pub scores: Vec<f64>,
-    /// The best mean optimisation-split score so far.
-    pub best_mean: f64,
-    /// Evaluations done by this process.
-    pub done_here: u64,
-    /// Seconds since this process started searching.
-    pub elapsed: f64,
 }
 
 /// One generation's statistics.
@@ -198,13 +175,25 @@ impl Optimiser {
     }
 }
 
-/// Runs (or resumes) the weight search of `ctx.config` and writes its final model and
-/// results.
-pub(crate) fn drive(
+/// A finished weight search: the model it reports.
+pub(crate) struct WeightSearchOutcome {
+    /// The reported evaluation.
+    pub chosen: Evaluation,
+    /// Its weights as a recipe.
+    pub genome: Genome,
+    /// How it was chosen, in words.
+    pub description: &'static str,
+    /// Evaluations done.
+    pub evaluations: u64,
+}
+
+/// Runs (or resumes) the weight search of `ctx.config` to its budget and writes its
+/// statistics, final population and plots.
+pub(crate) fn search(
     ctx: &RunContext,
     scorer: &mut Scorer,
     on_event: &mut EventSink<'_>,
-) -> Result<()> {
+) -> Result<WeightSearchOutcome> {
     let config = &ctx.config;
     let method = config.search.method.name();
     let layout = WeightLayout::new(ctx.basis(), config.weight_search.layer_groups)?;
@@ -305,15 +294,7 @@ pub(crate) fn drive(
             ),
         });
     }
-    finish(
-        ctx,
-        scorer,
-        &optimiser,
-        &layout,
-        &evaluations,
-        &rows,
-        on_event,
-    )
+    conclude(ctx, &optimiser, &layout, &evaluations, &rows, on_event)
 }
 
 fn read_journal(path: &Path) -> Result<Vec<Evaluation>> {
@@ -397,15 +378,16 @@ fn reported<'e>(optimiser: &Optimiser, evaluations: &'e [Evaluation]) -> Result<
     pick.ok_or_else(|| EvolveError::Invalid("the weight search evaluated nothing".into()))
 }
 
-fn finish(
+/// Writes `stats.csv`, the final population and the plots of a finished search, and
+/// chooses the model it reports.
+fn conclude(
     ctx: &RunContext,
-    scorer: &mut Scorer,
     optimiser: &Optimiser,
     layout: &WeightLayout,
     evaluations: &[Evaluation],
     rows: &[GenerationRow],
     on_event: &mut EventSink<'_>,
-) -> Result<()> {
+) -> Result<WeightSearchOutcome> {
     let config = &ctx.config;
     let out = &config.out;
     let dir = out.join(SEARCH_DIR);
@@ -453,35 +435,12 @@ fn finish(
             "the final front's member with the best mean optimisation-split score"
         }
     };
-    let pick = Pick {
-        description: format!("{description}; weights {:?}", chosen.weights),
-        ids: vec![chosen.index],
-        optimize: vec![chosen.scores.clone()],
-        blend: Blend::single(genome.clone(), Ancestors::new()),
-    };
-    let picks = std::collections::BTreeMap::from([("best".to_string(), pick)]);
-    write_json(&out.join(PICKS_FILE), &picks)?;
-
-    on_event(EvolveEvent::Stage("scoring on the test split"));
-    let mut result_rows = reference_rows(ctx, scorer, on_event)?;
-    let label = format!("{method} best");
-    let identity = ctx.recipe_identity(&genome)?;
-    result_rows.push(scored_row(
-        scorer,
-        &label,
-        &identity,
-        Some(chosen.scores.clone()),
-        || ctx.materialize(&Blend::single(genome.clone(), Ancestors::new()), &label),
-        on_event,
-    )?);
-    let results = RunResults {
-        tasks,
-        held_out_tasks: config.held_out.iter().map(|h| h.name.clone()).collect(),
-        generations: evaluations.len() as u64,
-        rows: result_rows,
-    };
-    write_json(&out.join(RESULTS_FILE), &results)?;
-    write_atomic(&out.join(REPORT_FILE), results.markdown().as_bytes())
+    Ok(WeightSearchOutcome {
+        chosen: chosen.clone(),
+        genome,
+        description,
+        evaluations: evaluations.len() as u64,
+    })
 }
 
 fn write_stats(path: &Path, rows: &[GenerationRow]) -> Result<()> {

@@ -14,6 +14,7 @@
 mod chat_template;
 mod config;
 mod engine;
+mod engine_loading;
 mod error;
 mod generate;
 mod model;
@@ -26,6 +27,7 @@ pub use candle_core::{DType, Device, Tensor};
 pub use chat_template::{ChatTemplate, Message};
 pub use config::{ArchConfig, Family, RopeScaling};
 pub use engine::Engine;
+pub use engine_loading::{load_engine, load_engine_with_base, parse_device, parse_dtype};
 pub use error::{InferError, Result};
 pub use generate::{generate_tokens, Generation, GenerationConfig, StopReason};
 pub use model::{tensor_specs, CausalLm, TensorSpec};

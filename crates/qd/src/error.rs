@@ -134,6 +134,12 @@ pub enum QdError {
     },
 }
 
+impl From<cycleqd_atomic_write::AtomicWriteError> for QdError {
+    fn from(e: cycleqd_atomic_write::AtomicWriteError) -> Self {
+        QdError::io(e.path, e.error)
+    }
+}
+
 impl QdError {
     /// Wraps an I/O error with the path it happened on.
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {

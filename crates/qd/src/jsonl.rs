@@ -11,17 +11,6 @@ use serde::Serialize;
 
 use crate::error::QdError;
 
-/// How far a record is pushed before a call that wrote it returns.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Durability {
-    /// fsync: survives power loss and OS crashes, not only a killed process.
-    #[default]
-    Fsync,
-    /// Hand the bytes to the OS: survives the process being killed (kill -9 included),
-    /// not a power loss.
-    OsBuffer,
-}
-
 /// Appends JSON records, one per line.
 #[derive(Debug)]
 pub struct JsonlWriter {

@@ -22,10 +22,11 @@ use crate::config::CycleConfig;
 use crate::error::QdError;
 use crate::individual::{Individual, IndividualId, Seed};
 use crate::journal::{JournalEntry, JournalRecord};
-use crate::jsonl::{read_jsonl, read_record_at, truncate, Durability, JsonlWriter};
+use crate::jsonl::{read_jsonl, read_record_at, truncate, JsonlWriter};
 use crate::scheduler::{Ask, Cycle, Inserted};
-use crate::snapshot::{sync_dir, write_atomic, CycleState};
+use crate::snapshot::CycleState;
 use crate::stats::{write_csv, GenerationStats};
+use cycleqd_atomic_write::{sync_dir, write_atomic, Durability};
 
 /// The config file of a run directory.
 pub const CONFIG_FILE: &str = "config.json";
@@ -377,7 +378,7 @@ impl<G: Serialize + DeserializeOwned + Clone> Run<G> {
             fs::remove_file(old).map_err(|e| QdError::io(old, e))?;
         }
         match self.options.durability {
-            Durability::Fsync => sync_dir(&self.dir.join(SNAPSHOT_DIR)),
+            Durability::Fsync => Ok(sync_dir(&self.dir.join(SNAPSHOT_DIR))?),
             Durability::OsBuffer => Ok(()),
         }
     }

@@ -1,13 +1,10 @@
-//! Snapshots of a cycle's full state, written atomically (temp file, rename, fsync).
+//! Snapshots of a cycle's full state (the run directory writes them atomically).
 //!
 //! A snapshot stores each genome as a reference of the caller's choosing (the run
 //! directory uses the byte offset of the genome's journal record), so snapshots stay small
 //! whatever the genome size and never duplicate what the journal already holds.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::fs::{self, File};
-use std::io::Write;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -15,9 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::archive::{Archive, Elite};
 use crate::cell::CellIndex;
 use crate::config::CycleConfig;
-use crate::error::QdError;
 use crate::individual::{Individual, IndividualId};
-use crate::jsonl::Durability;
 use crate::scheduler::{Cycle, Job, Pending, Slot};
 use crate::stats::GenerationStats;
 
@@ -242,44 +237,6 @@ impl<R> CycleState<R> {
     }
 }
 
-/// Writes `bytes` to `path` so that `path` holds either its old content or all of
-/// `bytes`, whenever the process dies: a temp file beside it, then a rename. With
-/// [`Durability::Fsync`] the file and its directory are also synced, so this holds
-/// across power loss too.
-pub fn write_atomic(path: &Path, bytes: &[u8], durability: Durability) -> Result<(), QdError> {
-    let tmp = temp_path(path);
-    let mut file = File::create(&tmp).map_err(|e| QdError::io(&tmp, e))?;
-    file.write_all(bytes).map_err(|e| QdError::io(&tmp, e))?;
-    if durability == Durability::Fsync {
-        file.sync_all().map_err(|e| QdError::io(&tmp, e))?;
-    }
-    drop(file);
-    fs::rename(&tmp, path).map_err(|e| QdError::io(path, e))?;
-    match (durability, path.parent()) {
-        (Durability::Fsync, Some(dir)) => sync_dir(dir),
-        _ => Ok(()),
-    }
-}
-
-/// Makes a directory's entries (created, renamed or removed files) durable.
-pub fn sync_dir(dir: &Path) -> Result<(), QdError> {
-    let dir = if dir.as_os_str().is_empty() {
-        Path::new(".")
-    } else {
-        dir
-    };
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| QdError::io(dir, e))
-}
-
-/// The temp file `write_atomic` writes before renaming.
-pub fn temp_path(path: &Path) -> PathBuf {
-    let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(".tmp");
-    path.with_file_name(name)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -376,15 +333,5 @@ mod tests {
 
     fn state_of(json: &str) -> CycleState<String> {
         serde_json::from_str(json).unwrap()
-    }
-
-    #[test]
-    fn atomic_write_replaces_whole_files() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("s.json");
-        write_atomic(&path, b"first", Durability::Fsync).unwrap();
-        write_atomic(&path, b"second", Durability::OsBuffer).unwrap();
-        assert_eq!(fs::read(&path).unwrap(), b"second");
-        assert!(!temp_path(&path).exists());
     }
 }

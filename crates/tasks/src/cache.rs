@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+use cycleqd_atomic_write::{write_atomic, Durability};
 use sha2::{Digest, Sha256};
 
 use crate::error::TaskError;
@@ -109,14 +110,9 @@ impl ResultCache {
         };
         let dir = path.parent().expect("cache paths have a parent");
         std::fs::create_dir_all(dir).map_err(|e| cache_err(e.to_string()))?;
-        let tmp = dir.join(format!(
-            ".{}.{}.tmp",
-            path.file_name().unwrap_or_default().to_string_lossy(),
-            std::process::id()
-        ));
         let json = serde_json::to_vec_pretty(result).map_err(|e| cache_err(e.to_string()))?;
-        std::fs::write(&tmp, json).map_err(|e| cache_err(e.to_string()))?;
-        std::fs::rename(&tmp, &path).map_err(|e| cache_err(e.to_string()))?;
+        write_atomic(&path, &json, Durability::OsBuffer)
+            .map_err(|e| cache_err(e.error.to_string()))?;
         Ok(path)
     }
 

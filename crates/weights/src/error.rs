@@ -67,6 +67,14 @@ pub enum WeightsError {
         /// The hash of the base given.
         actual: String,
     },
+    /// A model that cannot be opened or read, with the path it was opened as.
+    #[error("{path}: {source}")]
+    Model {
+        /// The model folder or file.
+        path: PathBuf,
+        /// Why it cannot be opened.
+        source: Box<WeightsError>,
+    },
     /// An error from the GGUF reader.
     #[error(transparent)]
     Gguf(#[from] crate::gguf::GgufError),
@@ -75,11 +83,24 @@ pub enum WeightsError {
     Invalid(String),
 }
 
+impl From<cycleqd_atomic_write::AtomicWriteError> for WeightsError {
+    fn from(e: cycleqd_atomic_write::AtomicWriteError) -> Self {
+        WeightsError::io(e.path, e.error)
+    }
+}
+
 impl WeightsError {
     pub(crate) fn io(path: impl Into<PathBuf>, error: std::io::Error) -> Self {
         Self::Io {
             path: path.into(),
             error,
+        }
+    }
+
+    pub(crate) fn model(path: impl Into<PathBuf>, source: WeightsError) -> Self {
+        Self::Model {
+            path: path.into(),
+            source: Box::new(source),
         }
     }
 

@@ -12,7 +12,9 @@ pub mod gguf;
 mod gguf_model;
 mod hf_folder;
 pub mod layer_names;
+mod memory_model;
 mod model_copy;
+mod model_input;
 mod model_writer;
 mod peft_adapter;
 mod random_model;
@@ -27,7 +29,9 @@ pub use dtype::DType;
 pub use error::{Result, WeightsError};
 pub use gguf_model::GgufModel;
 pub use hf_folder::{natural_cmp, HfModel, COMPANION_FILES, SINGLE_WEIGHTS, WEIGHTS_INDEX};
+pub use memory_model::MemoryModel;
 pub use model_copy::{copy_model, CopyOptions};
+pub use model_input::ModelInput;
 pub use model_writer::ModelWriter;
 pub use peft_adapter::{
     is_peft_adapter, write_peft_adapter, AdaptedModel, LoraAdapterConfig, LoraPair, PeftAdapter,

@@ -2,9 +2,10 @@
 //! done), and its file: what a stopped run needs to continue exactly where it was.
 
 use std::fs::File;
-use std::io::{BufReader, BufWriter, Read, Write};
+use std::io::{BufReader, Read, Write};
 use std::path::Path;
 
+use cycleqd_atomic_write::{write_atomic_with, Durability};
 use serde::{Deserialize, Serialize};
 
 use super::adamw::AdamW;
@@ -48,26 +49,24 @@ impl TrainerState {
     pub fn save(&self, path: &Path) -> Result<()> {
         let io =
             |e: std::io::Error| InferError::file(path, format!("writing the trainer state: {e}"));
-        let tmp = path.with_extension("partial");
-        let file = File::create(&tmp).map_err(io)?;
-        let mut out = BufWriter::with_capacity(1 << 20, file);
         let header = Header {
             steps_done: self.steps_done,
             len: self.values.len(),
             adam_step: self.optimizer.step,
             weight_decay: self.optimizer.weight_decay,
         };
-        out.write_all(MAGIC).map_err(io)?;
-        serde_json::to_writer(&mut out, &header).map_err(|e| io(e.into()))?;
-        out.write_all(b"\n").map_err(io)?;
-        for array in [&self.values, &self.optimizer.m, &self.optimizer.v] {
-            for v in array.iter() {
-                out.write_all(&v.to_le_bytes()).map_err(io)?;
+        write_atomic_with(path, Durability::Fsync, |out| {
+            out.write_all(MAGIC)?;
+            serde_json::to_writer(&mut *out, &header)?;
+            out.write_all(b"\n")?;
+            for array in [&self.values, &self.optimizer.m, &self.optimizer.v] {
+                for v in array.iter() {
+                    out.write_all(&v.to_le_bytes())?;
+                }
             }
-        }
-        let file = out.into_inner().map_err(|e| io(e.into_error()))?;
-        file.sync_all().map_err(io)?;
-        std::fs::rename(&tmp, path).map_err(io)
+            Ok(())
+        })
+        .map_err(|e| io(e.error))
     }
 
     /// The steps done by the state in `path` (its header only).
@@ -151,6 +150,7 @@ impl TrainerState {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use cycleqd_atomic_write::temp_path;
 
     fn state() -> TrainerState {
         let mut state = TrainerState::fresh(vec![0.5, -1.0, 2.0], 0.01);
@@ -168,7 +168,7 @@ mod tests {
         let saved = state();
         saved.save(&path).unwrap();
         assert_eq!(TrainerState::load(&path, 3).unwrap(), saved);
-        assert!(!path.with_extension("partial").exists());
+        assert!(!temp_path(&path).exists());
     }
 
     #[test]

@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use cycleqd_atomic_write::{write_atomic, Durability};
 use serde_json::{json, Map, Value};
 
 use super::{split_key, Factor, ADAPTER_CONFIG, ADAPTER_WEIGHTS, BASE_HASH_KEY};
@@ -43,11 +44,16 @@ pub fn write_peft_adapter(
     write_atomic(
         &dir.join(ADAPTER_WEIGHTS),
         &safetensors_bytes(metadata, tensors),
+        Durability::Fsync,
     )?;
     let mut text =
         serde_json::to_vec_pretty(&config_json(config)).expect("JSON values always serialize");
     text.push(b'\n');
-    write_atomic(&dir.join(ADAPTER_CONFIG), &text)
+    Ok(write_atomic(
+        &dir.join(ADAPTER_CONFIG),
+        &text,
+        Durability::Fsync,
+    )?)
 }
 
 fn check(config: &LoraAdapterConfig, tensors: &[(String, Vec<usize>, Vec<f32>)]) -> Result<()> {
@@ -172,25 +178,6 @@ fn safetensors_bytes(
         }
     }
     bytes
-}
-
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{name}.partial-{}", std::process::id()));
-    let write = || -> std::io::Result<()> {
-        use std::io::Write;
-        let mut file = std::fs::File::create(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()
-    };
-    if let Err(e) = write() {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(WeightsError::io(&tmp, e));
-    }
-    std::fs::rename(&tmp, path).map_err(|e| WeightsError::io(path, e))
 }
 
 #[cfg(test)]

@@ -3,7 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use cycleqd_weights::{DType, Tensor, TensorMeta, TensorSource, WeightsError};
+use crate::dtype::DType;
+use crate::error::{Result, WeightsError};
+use crate::tensor::{Tensor, TensorMeta, TensorSource};
 
 /// Materialized weights by Hugging Face tensor name.
 pub struct MemoryModel {
@@ -40,7 +42,7 @@ impl TensorSource for MemoryModel {
         &self.metas
     }
 
-    fn read_f32(&self, name: &str) -> cycleqd_weights::Result<Vec<f32>> {
+    fn read_f32(&self, name: &str) -> Result<Vec<f32>> {
         self.tensors
             .get(name)
             .map(|t| t.data.clone())

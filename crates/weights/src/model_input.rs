@@ -4,13 +4,16 @@
 use std::cell::OnceCell;
 use std::path::{Path, PathBuf};
 
-use cycleqd_weights::{
-    is_peft_adapter, AdaptedModel, ContentHash, GgufModel, HfModel, PeftAdapter, TensorSource,
-    ADAPTER_CONFIG, ADAPTER_WEIGHTS,
-};
 use serde_json::Value;
 
-use crate::error::{EvolveError, Result};
+use crate::content_hash::ContentHash;
+use crate::error::{Result, WeightsError};
+use crate::gguf_model::GgufModel;
+use crate::hf_folder::{HfModel, WEIGHTS_INDEX};
+use crate::peft_adapter::{
+    is_peft_adapter, AdaptedModel, PeftAdapter, ADAPTER_CONFIG, ADAPTER_WEIGHTS,
+};
+use crate::tensor::{TensorMeta, TensorSource};
 
 /// A model opened for reading, with what is needed to write it out again.
 pub enum ModelInput {
@@ -52,7 +55,7 @@ impl ModelInput {
         base_hash: &OnceCell<String>,
     ) -> Result<Self> {
         if !path.exists() {
-            return Err(EvolveError::Invalid(format!(
+            return Err(WeightsError::Invalid(format!(
                 "{}: no such file or folder",
                 path.display()
             )));
@@ -60,7 +63,7 @@ impl ModelInput {
         if is_peft_adapter(path) {
             return Self::open_adapter(path, base, base_hash);
         }
-        let model_err = |source| EvolveError::model(path, source);
+        let model_err = |source| WeightsError::model(path, source);
         if path.is_dir() {
             Ok(Self::Hf(HfModel::open(path).map_err(model_err)?))
         } else {
@@ -79,7 +82,7 @@ impl ModelInput {
             None => recorded_base(&adapter)?,
         };
         if is_peft_adapter(&base_path) {
-            return Err(EvolveError::Invalid(format!(
+            return Err(WeightsError::Invalid(format!(
                 "{}: the base of adapter {} is itself an adapter folder; give a model as the base",
                 base_path.display(),
                 path.display()
@@ -138,7 +141,7 @@ impl ModelInput {
                 .companion_files()
                 .into_iter()
                 .map(|p| {
-                    let bytes = std::fs::read(&p).map_err(|e| EvolveError::io(&p, e))?;
+                    let bytes = std::fs::read(&p).map_err(|e| WeightsError::io(&p, e))?;
                     let name = p
                         .file_name()
                         .expect("companion files have names")
@@ -160,7 +163,7 @@ impl ModelInput {
                     m.shard_paths().into_iter().map(Path::to_path_buf).collect();
                 files.push(m.dir().join("config.json"));
                 files.extend(m.companion_files());
-                let index = m.dir().join(cycleqd_weights::WEIGHTS_INDEX);
+                let index = m.dir().join(WEIGHTS_INDEX);
                 if index.is_file() {
                     files.push(index);
                 }
@@ -192,7 +195,7 @@ fn recorded_base(adapter: &PeftAdapter) -> Result<PathBuf> {
         } else {
             format!("names base model `{named}`, which is not a local folder or file")
         };
-        EvolveError::Invalid(format!(
+        WeightsError::Invalid(format!(
             "{}: the adapter {what}; pass the base with --base",
             dir.display()
         ))
@@ -204,11 +207,11 @@ impl TensorSource for ModelInput {
         self.source().describe()
     }
 
-    fn metas(&self) -> &[cycleqd_weights::TensorMeta] {
+    fn metas(&self) -> &[TensorMeta] {
         self.source().metas()
     }
 
-    fn read_f32(&self, name: &str) -> cycleqd_weights::Result<Vec<f32>> {
+    fn read_f32(&self, name: &str) -> Result<Vec<f32>> {
         self.source().read_f32(name)
     }
 
