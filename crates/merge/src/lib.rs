@@ -24,11 +24,12 @@ mod seeding;
 mod shard_reader;
 pub mod stream;
 
-pub use config::{MergeConfig, MethodKind, ModelRef};
+pub use config::{MergeConfig, ModelRef};
 pub use error::{MergeError, Result};
 pub use job::MergeJob;
 pub use methods::{
-    crossover_tau, crossover_tensor, draw_crossover_weights, MergeMethod, ModelParams, TensorInputs,
+    crossover_tau, crossover_tensor, draw_crossover_weights, MergeMethod, MethodSpec, ModelParams,
+    TensorInputs,
 };
 pub use plan::{MergePlan, TensorTask};
 pub use seeding::tensor_rng;

@@ -7,15 +7,10 @@
 use cycleqd_weights::layer_names::{layer_index, with_layer};
 use cycleqd_weights::{DType, TensorMeta, TensorSource};
 
-use crate::config::{
-    as_bool, DefaultValue, MergeConfig, MethodKind, ParamSpec, Parameters, Scalar, Scope, Slice,
-    SliceSource,
-};
+use crate::config::{as_bool, MergeConfig, Parameters, Scalar, Slice, SliceSource};
 use crate::error::{MergeError, Result};
 use crate::methods::{
-    draw_crossover_weights, ArceeFusion, Crossover, Karcher, Linear, MergeMethod, ModelParams,
-    ModelStock, Multislerp, Nearswap, Nuslerp, Passthrough, Ram, RamPlus, Sce, Slerp,
-    TaskArithmetic,
+    DefaultValue, GlobalParams, Kind, MergeMethod, ModelParams, ParamSpec, Scope,
 };
 
 /// One input tensor of a task: which model, and its tensor of which name.
@@ -83,10 +78,7 @@ impl MergePlan {
         }
         let layers = output_layers(config, num_layers)?;
         let reference = sources[config.base_index().unwrap_or(0)];
-        let mut resolver = Resolver {
-            config,
-            crossover: None,
-        };
+        let mut resolver = Resolver { config, once: None };
         let mut tensors = Vec::with_capacity(reference.metas().len());
         for meta in reference.metas() {
             match layer_index(&meta.name) {
@@ -181,8 +173,9 @@ struct At<'a> {
 
 struct Resolver<'a> {
     config: &'a MergeConfig,
-    /// The crossover's weights, drawn for the first tensor, with what they were drawn from.
-    crossover: Option<(Vec<f64>, [f64; 4])>,
+    /// A method built once per merge: built for the first tensor, with the global parameters
+    /// and number of models it was built from.
+    once: Option<(MergeMethod, Vec<f64>)>,
 }
 
 impl Resolver<'_> {
@@ -225,10 +218,7 @@ impl Resolver<'_> {
                 models.push(task_input);
             }
         }
-        let method = match config.method {
-            MethodKind::CycleqdCrossover => self.crossover(at, models.len())?,
-            _ => self.method(at)?,
-        };
+        let method = self.method(at, models.len())?;
         let dtypes: Vec<DType> = base
             .iter()
             .chain(&models)
@@ -250,29 +240,31 @@ impl Resolver<'_> {
         })
     }
 
-    /// The crossover for a tensor: the same weights for every tensor, drawn once.
-    fn crossover(&mut self, at: &At, count: usize) -> Result<MergeMethod> {
-        let key = [
-            self.number(at, "seed")?,
-            self.number(at, "mu")?,
-            self.number(at, "sigma")?,
-            count as f64,
-        ];
-        let weights = match &self.crossover {
-            Some((weights, first)) if *first == key => weights.clone(),
-            Some(_) => {
-                return Err(MergeError::tensor(
-                    &at.tensor,
-                    "cycleqd_crossover's seed, mu and sigma, and the number of models, must be the same for every tensor (the weights are drawn once per child)",
-                ))
-            }
-            None => {
-                let weights = draw_crossover_weights(key[0] as u64, key[1], key[2], count)?;
-                self.crossover = Some((weights.clone(), key));
-                weights
-            }
+    /// The method for a tensor with `models` models besides the base. A method built once per
+    /// merge is built for the first tensor and must be given the same for every other.
+    fn method(&mut self, at: &At, models: usize) -> Result<MergeMethod> {
+        let spec = self.config.method;
+        let globals = TensorGlobals { resolver: self, at };
+        let Some(why) = spec.once_per_merge else {
+            return (spec.build)(&globals, models);
         };
-        Ok(MergeMethod::Crossover(Crossover { weights }))
+        let mut key = Vec::new();
+        for param in spec.params.iter().filter(|p| p.scope == Scope::Global) {
+            key.push(match param.kind {
+                Kind::Bool => f64::from(u8::from(globals.flag(param.name)?)),
+                Kind::Float | Kind::Int => globals.number(param.name)?,
+            });
+        }
+        key.push(models as f64);
+        match &self.once {
+            Some((method, first)) if *first == key => Ok(method.clone()),
+            Some(_) => Err(MergeError::tensor(&at.tensor, why)),
+            None => {
+                let method = (spec.build)(&globals, models)?;
+                self.once = Some((method.clone(), key));
+                Ok(method)
+            }
+        }
     }
 
     /// The value of `spec` for the tensor at `at`, for `source` (None: global), looked up
@@ -342,92 +334,9 @@ impl Resolver<'_> {
         Ok(as_bool(&self.required(at, name, None)?).expect("kind checked"))
     }
 
-    fn method(&self, at: &At) -> Result<MergeMethod> {
-        let kind = self.config.method;
-        Ok(match kind {
-            MethodKind::Linear => MergeMethod::Linear(Linear {
-                normalize: self.flag(at, "normalize")?,
-            }),
-            MethodKind::Slerp => MergeMethod::Slerp(Slerp {
-                t: self.number(at, "t")?,
-            }),
-            MethodKind::ModelStock => MergeMethod::ModelStock(ModelStock {
-                filter_wise: self.flag(at, "filter_wise")?,
-            }),
-            MethodKind::Passthrough => MergeMethod::Passthrough(Passthrough),
-            MethodKind::Sce => {
-                // int8_mask only picks the dtype of mergekit's mask: numerically a no-op.
-                self.flag(at, "int8_mask")?;
-                MergeMethod::Sce(Sce {
-                    select_topk: self.number(at, "select_topk")?,
-                })
-            }
-            MethodKind::Nuslerp => MergeMethod::Nuslerp(Nuslerp {
-                row_wise: self.flag(at, "nuslerp_row_wise")?,
-                flatten: self.flag(at, "nuslerp_flatten")?,
-            }),
-            MethodKind::Multislerp => MergeMethod::Multislerp(Multislerp {
-                normalize_weights: self.flag(at, "normalize_weights")?,
-                eps: self.number(at, "eps")?,
-            }),
-            MethodKind::Karcher => MergeMethod::Karcher(Karcher {
-                max_iter: self.number(at, "max_iter")? as u64,
-                tol: self.number(at, "tol")?,
-            }),
-            MethodKind::Nearswap => MergeMethod::Nearswap(Nearswap {
-                t: self.number(at, "t")?,
-            }),
-            MethodKind::ArceeFusion => MergeMethod::ArceeFusion(ArceeFusion),
-            MethodKind::Ram => MergeMethod::Ram(Ram {
-                epsilon: self.number(at, "epsilon")?,
-                plus: None,
-            }),
-            MethodKind::RamplusTl => MergeMethod::Ram(Ram {
-                epsilon: self.number(at, "epsilon")?,
-                plus: Some(RamPlus {
-                    r: self.number(at, "r")?,
-                    alpha: self.number(at, "alpha")?,
-                }),
-            }),
-            MethodKind::CycleqdCrossover => unreachable!("drawn once per merge by the caller"),
-            MethodKind::TaskArithmetic
-            | MethodKind::Ties
-            | MethodKind::DareLinear
-            | MethodKind::DareTies
-            | MethodKind::Breadcrumbs
-            | MethodKind::BreadcrumbsTies
-            | MethodKind::Della
-            | MethodKind::DellaLinear => {
-                let defaults = match kind {
-                    MethodKind::Ties => TaskArithmetic::ties(),
-                    MethodKind::DareLinear => TaskArithmetic::dare_linear(),
-                    MethodKind::DareTies => TaskArithmetic::dare_ties(),
-                    MethodKind::Breadcrumbs => TaskArithmetic::breadcrumbs(),
-                    MethodKind::BreadcrumbsTies => TaskArithmetic::breadcrumbs_ties(),
-                    MethodKind::Della => TaskArithmetic::della(),
-                    MethodKind::DellaLinear => TaskArithmetic::della_linear(),
-                    _ => TaskArithmetic::plain(),
-                };
-                // int8_mask only picks the dtype of mergekit's mask: numerically a no-op.
-                self.flag(at, "int8_mask")?;
-                MergeMethod::TaskArithmetic(TaskArithmetic {
-                    normalize: self.flag(at, "normalize")?,
-                    rescale: self.flag(at, "rescale")?,
-                    lambda: self.number(at, "lambda")?,
-                    seed: if kind.is_random() {
-                        self.number(at, "seed")? as u64
-                    } else {
-                        0
-                    },
-                    ..defaults
-                })
-            }
-        })
-    }
-
     fn model_params(&self, at: &At, source: &SliceSource) -> Result<ModelParams> {
         let mut params = ModelParams::default();
-        for spec in self.config.method.params() {
+        for spec in self.config.method.params {
             if spec.scope == Scope::Global {
                 continue;
             }
@@ -444,11 +353,8 @@ impl Resolver<'_> {
                 other => unreachable!("per-model parameter `{other}` has no field"),
             }
         }
-        if matches!(
-            self.config.method,
-            MethodKind::Della | MethodKind::DellaLinear
-        ) {
-            crate::methods::check_della(params.density, params.epsilon).map_err(|e| {
+        if let Some(check) = self.config.method.check_model {
+            check(&params).map_err(|e| {
                 MergeError::tensor(
                     &at.tensor,
                     format!(
@@ -462,9 +368,26 @@ impl Resolver<'_> {
     }
 }
 
+/// The global parameters of the tensor at `at`, as a method's constructor reads them.
+struct TensorGlobals<'r, 'a> {
+    resolver: &'r Resolver<'a>,
+    at: &'r At<'r>,
+}
+
+impl GlobalParams for TensorGlobals<'_, '_> {
+    fn number(&self, name: &str) -> Result<f64> {
+        self.resolver.number(self.at, name)
+    }
+
+    fn flag(&self, name: &str) -> Result<bool> {
+        self.resolver.flag(self.at, name)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::methods::{draw_crossover_weights, Crossover, TaskArithmetic};
     use cycleqd_weights::{write_random_llama, HfModel, LlamaShape};
     use std::path::Path;
     use tempfile::TempDir;

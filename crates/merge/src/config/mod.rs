@@ -3,7 +3,6 @@
 //! source), read and checked up front. Keys that mergekit knows but this crate does not
 //! support are refused by name, as are unknown keys.
 
-mod method_kind;
 mod model_ref;
 mod setting;
 
@@ -12,11 +11,11 @@ use std::path::{Path, PathBuf};
 use cycleqd_weights::{is_peft_adapter, DType};
 use serde_norway::{Mapping, Value};
 
-pub use method_kind::{BaseRole, DefaultValue, Kind, MethodKind, ParamSpec, Scope, ALL_METHODS};
 pub use model_ref::ModelRef;
 pub use setting::{Conditional, Scalar, Setting};
 
 use crate::error::{MergeError, Result};
+use crate::methods::{find_method, Kind, MethodSpec, ParamSpec, Scope};
 use setting::key_text;
 
 /// Top-level keys this reader understands.
@@ -44,7 +43,7 @@ pub struct MergeConfig {
     /// Where it was read from (for messages).
     pub path: PathBuf,
     /// The merge method.
-    pub method: MethodKind,
+    pub method: &'static MethodSpec,
     /// The base model, if the config names one.
     pub base_model: Option<ModelRef>,
     /// Every input model, once, in order of first mention; a base model that a `models`
@@ -177,7 +176,7 @@ impl Reader {
             }
         }
         let get = |key: &str| top.get(key).filter(|v| !v.is_null());
-        let method: MethodKind = get("merge_method")
+        let method = get("merge_method")
             .ok_or_else(|| {
                 self.error(
                     "merge_method",
@@ -185,9 +184,10 @@ impl Reader {
                 )
             })?
             .as_str()
-            .ok_or_else(|| self.error("merge_method", "expected a method name"))?
-            .parse()
-            .map_err(|e: String| self.error("merge_method", e))?;
+            .ok_or_else(|| self.error("merge_method", "expected a method name"))
+            .and_then(|name| {
+                find_method(name).map_err(|e| self.error("merge_method", e.to_string()))
+            })?;
         let base_model = get("base_model")
             .map(|v| self.model_path("base_model", v))
             .transpose()?;
@@ -254,7 +254,7 @@ impl Reader {
                 ));
             }
             let others = slice.sources.len() - usize::from(has_base);
-            let (min, max) = method.model_count();
+            let (min, max) = method.models;
             if others < min || others > max {
                 let want = match (min, max) {
                     (a, b) if a == b => format!("exactly {a}"),
@@ -395,7 +395,7 @@ impl Reader {
         &self,
         key: &str,
         v: &Value,
-        method: MethodKind,
+        method: &MethodSpec,
         extra: &[&str],
     ) -> Result<(ModelRef, Parameters, Mapping)> {
         if v.is_string() {
@@ -443,7 +443,7 @@ impl Reader {
     fn models(
         &self,
         v: &Value,
-        method: MethodKind,
+        method: &MethodSpec,
         base: Option<&ModelRef>,
     ) -> Result<(Vec<ModelRef>, Vec<Slice>)> {
         let list = v.as_sequence().filter(|l| !l.is_empty()).ok_or_else(|| {
@@ -492,7 +492,7 @@ impl Reader {
     fn slices(
         &self,
         v: &Value,
-        method: MethodKind,
+        method: &MethodSpec,
         base: Option<&ModelRef>,
     ) -> Result<(Vec<ModelRef>, Vec<Slice>)> {
         let list = v
@@ -598,7 +598,7 @@ impl Reader {
         &self,
         key: &str,
         v: &Value,
-        method: MethodKind,
+        method: &MethodSpec,
         per_model: bool,
     ) -> Result<Parameters> {
         let map = v
@@ -609,7 +609,7 @@ impl Reader {
             let name = key_text(k);
             let pkey = format!("{key}.{name}");
             let spec = method.param(&name).ok_or_else(|| {
-                let accepted: Vec<&str> = method.params().iter().map(|p| p.name).collect();
+                let accepted: Vec<&str> = method.params.iter().map(|p| p.name).collect();
                 self.error(
                     &pkey,
                     format!(

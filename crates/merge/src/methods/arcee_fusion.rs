@@ -7,6 +7,8 @@
 //! mergekit estimates the quartiles of a tensor above 10^6 entries from 10^6 entries drawn
 //! at random; here they are always exact (what the estimate estimates).
 
+use super::spec::{BaseRole, MethodSpec};
+use super::MergeMethod;
 use super::{fibers, ModelParams, TensorInputs};
 use crate::error::Result;
 
@@ -69,6 +71,17 @@ fn threshold(values: &[f32]) -> f32 {
     let (q1, median, q3) = (at(0.25), at(0.5), at(0.75));
     median + 1.5 * (q3 - q1)
 }
+
+/// `arcee_fusion`: the base and exactly one model, no parameters.
+pub static ARCEE_FUSION: MethodSpec = MethodSpec {
+    name: "arcee_fusion",
+    base: BaseRole::Required,
+    models: (1, 1),
+    params: &[],
+    build: |_, _| Ok(MergeMethod::ArceeFusion(ArceeFusion)),
+    check_model: None,
+    once_per_merge: None,
+};
 
 #[cfg(test)]
 mod tests {

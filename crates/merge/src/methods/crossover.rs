@@ -7,6 +7,8 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal};
 
+use super::spec::{spec, BaseRole, DefaultValue, Kind, MethodSpec, Scope};
+use super::MergeMethod;
 use super::{difference, ModelParams, TensorInputs};
 use crate::error::{MergeError, Result};
 
@@ -114,6 +116,29 @@ fn coefficients(parents: usize, weights: &[f64]) -> Result<Vec<f32>> {
 fn invalid(problem: String) -> MergeError {
     MergeError::Invalid(problem)
 }
+
+/// `cycleqd_crossover` (ours): the base and at least two parents, one set of weights per merge.
+pub static CYCLEQD_CROSSOVER: MethodSpec = MethodSpec {
+    name: "cycleqd_crossover",
+    base: BaseRole::Required,
+    models: (2, usize::MAX),
+    params: &[
+        spec("seed", Scope::Global, Kind::Int, DefaultValue::Number(0.0)),
+        spec("mu", Scope::Global, Kind::Float, DefaultValue::Number(0.0)),
+        spec("sigma", Scope::Global, Kind::Float, DefaultValue::Number(0.01)),
+    ],
+    build: |p, models| {
+        let weights = draw_crossover_weights(
+            p.number("seed")? as u64,
+            p.number("mu")?,
+            p.number("sigma")?,
+            models,
+        )?;
+        Ok(MergeMethod::Crossover(Crossover { weights }))
+    },
+    check_model: None,
+    once_per_merge: Some("cycleqd_crossover's seed, mu and sigma, and the number of models, must be the same for every tensor (the weights are drawn once per child)"),
+};
 
 #[cfg(test)]
 mod tests {

@@ -12,6 +12,11 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
 use super::fibers;
+use super::spec::{spec, BaseRole, DefaultValue, Kind, MethodSpec, ParamSpec, Scope};
+use super::task_arithmetic::{
+    build_task_vector_method, normalize, rescale, DENSITY, INT8_MASK, LAMBDA, SEED, WEIGHT,
+};
+use super::TaskArithmetic;
 
 /// Checks mergekit's condition on a DELLA model's density and epsilon: when any entry may be
 /// dropped (0 < density < 1), the keep probabilities density +- epsilon lie in (0, 1).
@@ -62,6 +67,54 @@ pub(crate) fn magprune(
         }
     }
 }
+
+/// DELLA's `density`: a keep probability, so in [0, 1].
+const DELLA_DENSITY: ParamSpec = DENSITY.within(0.0, 1.0);
+/// DELLA's `epsilon`: the half-width of the band of keep probabilities.
+const EPSILON: ParamSpec = spec(
+    "epsilon",
+    Scope::PerModel,
+    Kind::Float,
+    DefaultValue::Number(0.15),
+)
+.within(0.0, 1.0);
+
+/// `della`: the base and at least one model.
+pub static DELLA: MethodSpec = MethodSpec {
+    name: "della",
+    base: BaseRole::Required,
+    models: (1, usize::MAX),
+    params: &[
+        INT8_MASK,
+        normalize(true),
+        rescale(true),
+        LAMBDA,
+        WEIGHT,
+        DELLA_DENSITY,
+        EPSILON,
+        SEED,
+    ],
+    build: |p, _| build_task_vector_method(p, TaskArithmetic::della(), true),
+    check_model: Some(|p| check(p.density, p.epsilon)),
+    once_per_merge: None,
+};
+
+/// `della_linear`: as `della`, without sign consensus or normalization.
+pub static DELLA_LINEAR: MethodSpec = MethodSpec {
+    name: "della_linear",
+    params: &[
+        INT8_MASK,
+        normalize(false),
+        rescale(true),
+        LAMBDA,
+        WEIGHT,
+        DELLA_DENSITY,
+        EPSILON,
+        SEED,
+    ],
+    build: |p, _| build_task_vector_method(p, TaskArithmetic::della_linear(), true),
+    ..DELLA
+};
 
 #[cfg(test)]
 mod tests {

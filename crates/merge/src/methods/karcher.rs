@@ -3,6 +3,8 @@
 //! (at most `max_iter` steps, stopping when the step is below `tol`), and scaled by the mean
 //! of their norms. Every input counts equally; a base model is one more input.
 
+use super::spec::{spec, BaseRole, DefaultValue, Kind, MethodSpec, Scope};
+use super::MergeMethod;
 use super::{norm, ModelParams, TensorInputs};
 use crate::error::Result;
 
@@ -91,6 +93,36 @@ impl Karcher {
         Ok(mean.iter().map(|m| radius * m).collect())
     }
 }
+
+/// `karcher`: at least one input, a config's base model included.
+pub static KARCHER: MethodSpec = MethodSpec {
+    name: "karcher",
+    base: BaseRole::Input,
+    models: (1, usize::MAX),
+    params: &[
+        spec(
+            "max_iter",
+            Scope::Global,
+            Kind::Int,
+            DefaultValue::Number(10.0),
+        ),
+        spec(
+            "tol",
+            Scope::Global,
+            Kind::Float,
+            DefaultValue::Number(1e-5),
+        )
+        .within(0.0, f64::INFINITY),
+    ],
+    build: |p, _| {
+        Ok(MergeMethod::Karcher(Karcher {
+            max_iter: p.number("max_iter")? as u64,
+            tol: p.number("tol")?,
+        }))
+    },
+    check_model: None,
+    once_per_merge: None,
+};
 
 #[cfg(test)]
 mod tests {

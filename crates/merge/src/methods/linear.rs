@@ -1,5 +1,7 @@
 //! Linear merge: theta = sum_i w_i theta_i, divided by sum_i w_i when normalizing.
 
+use super::spec::{spec, BaseRole, DefaultValue, Kind, MethodSpec, Scope};
+use super::MergeMethod;
 use super::{ModelParams, TensorInputs};
 use crate::error::{MergeError, Result};
 
@@ -35,6 +37,34 @@ impl Linear {
         Ok(out)
     }
 }
+
+/// `linear`: a config's base model is one more input, with its own weight.
+pub static LINEAR: MethodSpec = MethodSpec {
+    name: "linear",
+    base: BaseRole::Input,
+    models: (1, usize::MAX),
+    params: &[
+        spec(
+            "weight",
+            Scope::PerInput,
+            Kind::Float,
+            DefaultValue::Required,
+        ),
+        spec(
+            "normalize",
+            Scope::Global,
+            Kind::Bool,
+            DefaultValue::Flag(true),
+        ),
+    ],
+    build: |p, _| {
+        Ok(MergeMethod::Linear(Linear {
+            normalize: p.flag("normalize")?,
+        }))
+    },
+    check_model: None,
+    once_per_merge: None,
+};
 
 #[cfg(test)]
 mod tests {

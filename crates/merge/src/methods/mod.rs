@@ -3,9 +3,14 @@
 //!
 //! These are the building blocks for both `cycleqd merge` (which streams whole models through
 //! them, see [`crate::stream`]) and the evolution loop (which calls them in memory).
+//!
+//! Each method's file also holds its [`MethodSpec`] (name, inputs, parameters, constructor),
+//! and [`METHODS`] lists them: to add a method, write `methods/<name>.rs` and list it there.
 
 mod arcee_fusion;
+mod breadcrumbs;
 mod crossover;
+mod dare;
 mod della;
 mod karcher;
 mod linear;
@@ -15,14 +20,16 @@ mod nearswap;
 mod nuslerp;
 mod passthrough;
 mod ram;
+mod registry;
 mod sce;
 mod slerp;
 mod sparsify;
+mod spec;
 mod task_arithmetic;
+mod ties;
 
 pub use arcee_fusion::ArceeFusion;
 pub use crossover::{crossover_tau, crossover_tensor, draw_crossover_weights, Crossover};
-pub(crate) use della::check as check_della;
 pub use karcher::Karcher;
 pub use linear::Linear;
 pub use model_stock::ModelStock;
@@ -31,9 +38,13 @@ pub use nearswap::Nearswap;
 pub use nuslerp::Nuslerp;
 pub use passthrough::Passthrough;
 pub use ram::{Ram, RamPlus};
+pub use registry::{find_method, UnknownMethod, METHODS};
 pub use sce::Sce;
 pub use slerp::Slerp;
 pub use sparsify::Sparsification;
+pub use spec::{
+    BaseRole, Build, CheckModel, DefaultValue, GlobalParams, Kind, MethodSpec, ParamSpec, Scope,
+};
 pub use task_arithmetic::{Consensus, TaskArithmetic};
 
 use crate::error::{MergeError, Result};

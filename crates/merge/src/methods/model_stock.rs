@@ -2,6 +2,8 @@
 //! of N models, t = N cos / (1 + (N - 1) cos) and theta = t * mean(theta_i) + (1 - t) theta_base,
 //! per tensor or per row (`filter_wise`).
 
+use super::spec::{spec, BaseRole, DefaultValue, Kind, MethodSpec, Scope};
+use super::MergeMethod;
 use super::{ModelParams, TensorInputs};
 use crate::error::Result;
 
@@ -65,6 +67,26 @@ impl ModelStock {
         Ok(out)
     }
 }
+
+/// `model_stock`: the base and at least two models, whose angle sets the interpolation.
+pub static MODEL_STOCK: MethodSpec = MethodSpec {
+    name: "model_stock",
+    base: BaseRole::Required,
+    models: (2, usize::MAX),
+    params: &[spec(
+        "filter_wise",
+        Scope::Global,
+        Kind::Bool,
+        DefaultValue::Flag(false),
+    )],
+    build: |p, _| {
+        Ok(MergeMethod::ModelStock(ModelStock {
+            filter_wise: p.flag("filter_wise")?,
+        }))
+    },
+    check_model: None,
+    once_per_merge: None,
+};
 
 #[cfg(test)]
 mod tests {

@@ -3,6 +3,8 @@
 //! of their projections on the tangent space at m mapped back to the sphere by the
 //! exponential map, and the result scaled by the weighted mean of their norms.
 
+use super::spec::{spec, BaseRole, DefaultValue, Kind, MethodSpec, Scope};
+use super::MergeMethod;
 use super::{norm, ModelParams, TensorInputs};
 use crate::error::{MergeError, Result};
 
@@ -95,6 +97,42 @@ impl Multislerp {
             .collect())
     }
 }
+
+/// `multislerp`: at least one model, around the base when the config names one.
+pub static MULTISLERP: MethodSpec = MethodSpec {
+    name: "multislerp",
+    base: BaseRole::Optional,
+    models: (1, usize::MAX),
+    params: &[
+        spec(
+            "weight",
+            Scope::PerModel,
+            Kind::Float,
+            DefaultValue::Required,
+        ),
+        spec(
+            "normalize_weights",
+            Scope::Global,
+            Kind::Bool,
+            DefaultValue::Flag(true),
+        ),
+        spec(
+            "eps",
+            Scope::Global,
+            Kind::Float,
+            DefaultValue::Number(1e-8),
+        )
+        .within(0.0, f64::INFINITY),
+    ],
+    build: |p, _| {
+        Ok(MergeMethod::Multislerp(Multislerp {
+            normalize_weights: p.flag("normalize_weights")?,
+            eps: p.number("eps")?,
+        }))
+    },
+    check_model: None,
+    once_per_merge: None,
+};
 
 #[cfg(test)]
 mod tests {

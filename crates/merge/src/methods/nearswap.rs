@@ -2,6 +2,8 @@
 //! theta = w theta_1 + (1 - w) theta_B: entries where the model is within `t` of the base take
 //! the model's value, the others move towards it by t over their distance.
 
+use super::spec::{spec, BaseRole, DefaultValue, Kind, MethodSpec, Scope};
+use super::MergeMethod;
 use super::{ModelParams, TensorInputs};
 use crate::error::Result;
 
@@ -31,6 +33,22 @@ impl Nearswap {
             .collect())
     }
 }
+
+/// `nearswap`: the base and exactly one model.
+pub static NEARSWAP: MethodSpec = MethodSpec {
+    name: "nearswap",
+    base: BaseRole::Required,
+    models: (1, 1),
+    params: &[spec(
+        "t",
+        Scope::Global,
+        Kind::Float,
+        DefaultValue::Required,
+    )],
+    build: |p, _| Ok(MergeMethod::Nearswap(Nearswap { t: p.number("t")? })),
+    check_model: None,
+    once_per_merge: None,
+};
 
 #[cfg(test)]
 mod tests {

@@ -4,6 +4,8 @@
 //! per column (`nuslerp_row_wise`: vectors along the first axis). Unlike `slerp`, only exactly
 //! (anti)parallel vectors fall back to linear interpolation.
 
+use super::spec::{spec, BaseRole, DefaultValue, Kind, MethodSpec, Scope};
+use super::MergeMethod;
 use super::{dot, fibers, norm, ModelParams, TensorInputs};
 use crate::error::Result;
 
@@ -77,6 +79,41 @@ fn coefficients(t: f64, a: &[f32], b: &[f32]) -> (f32, f32) {
         ((t * theta).sin() / s) as f32,
     )
 }
+
+/// `nuslerp`: exactly two models, between their task vectors when the config names a base.
+pub static NUSLERP: MethodSpec = MethodSpec {
+    name: "nuslerp",
+    base: BaseRole::Optional,
+    models: (2, 2),
+    params: &[
+        spec(
+            "weight",
+            Scope::PerModel,
+            Kind::Float,
+            DefaultValue::Required,
+        ),
+        spec(
+            "nuslerp_row_wise",
+            Scope::Global,
+            Kind::Bool,
+            DefaultValue::Flag(false),
+        ),
+        spec(
+            "nuslerp_flatten",
+            Scope::Global,
+            Kind::Bool,
+            DefaultValue::Flag(true),
+        ),
+    ],
+    build: |p, _| {
+        Ok(MergeMethod::Nuslerp(Nuslerp {
+            row_wise: p.flag("nuslerp_row_wise")?,
+            flatten: p.flag("nuslerp_flatten")?,
+        }))
+    },
+    check_model: None,
+    once_per_merge: None,
+};
 
 #[cfg(test)]
 mod tests {

@@ -2,6 +2,8 @@
 //! layer-range slices this stacks layers of models into a new depth (depth up-scaling,
 //! frankenmerges); the plan decides which input layer feeds which output layer.
 
+use super::spec::{spec, BaseRole, DefaultValue, Kind, MethodSpec, Scope};
+use super::MergeMethod;
 use super::{ModelParams, TensorInputs};
 use crate::error::Result;
 
@@ -17,6 +19,25 @@ impl Passthrough {
         Ok(inputs.models[0].iter().map(|x| x * scale).collect())
     }
 }
+
+/// `passthrough`: exactly one input per slice, a config's base model included.
+pub static PASSTHROUGH: MethodSpec = MethodSpec {
+    name: "passthrough",
+    base: BaseRole::Input,
+    models: (1, 1),
+    params: &[
+        // mergekit's default scale is "none"; multiplying by 1 is the same.
+        spec(
+            "scale",
+            Scope::PerInput,
+            Kind::Float,
+            DefaultValue::Number(1.0),
+        ),
+    ],
+    build: |_, _| Ok(MergeMethod::Passthrough(Passthrough)),
+    check_model: None,
+    once_per_merge: None,
+};
 
 #[cfg(test)]
 mod tests {

@@ -4,6 +4,8 @@
 //! unique entries by 1 + r * clamp(shared_i / unique_i, 0, alpha), from the counts of its
 //! shared and unique entries in the tensor.
 
+use super::spec::{spec, BaseRole, DefaultValue, Kind, MethodSpec, ParamSpec, Scope};
+use super::MergeMethod;
 use super::{ModelParams, TensorInputs};
 use crate::error::Result;
 
@@ -80,6 +82,59 @@ impl Ram {
             .collect())
     }
 }
+
+/// RAM's threshold on task-vector entries.
+const EPSILON: ParamSpec = spec(
+    "epsilon",
+    Scope::Global,
+    Kind::Float,
+    DefaultValue::Number(1e-5),
+)
+.within(0.0, f64::INFINITY);
+
+/// `ram`: the base and at least one model.
+pub static RAM: MethodSpec = MethodSpec {
+    name: "ram",
+    base: BaseRole::Required,
+    models: (1, usize::MAX),
+    params: &[EPSILON],
+    build: |p, _| {
+        Ok(MergeMethod::Ram(Ram {
+            epsilon: p.number("epsilon")?,
+            plus: None,
+        }))
+    },
+    check_model: None,
+    once_per_merge: None,
+};
+
+/// `ramplus_tl`: RAM with RAM+'s tensor-local boost of unique entries.
+pub static RAMPLUS_TL: MethodSpec = MethodSpec {
+    name: "ramplus_tl",
+    base: BaseRole::Required,
+    models: (1, usize::MAX),
+    params: &[
+        spec("r", Scope::Global, Kind::Float, DefaultValue::Number(0.1)),
+        spec(
+            "alpha",
+            Scope::Global,
+            Kind::Float,
+            DefaultValue::Number(0.2),
+        ),
+        EPSILON,
+    ],
+    build: |p, _| {
+        Ok(MergeMethod::Ram(Ram {
+            epsilon: p.number("epsilon")?,
+            plus: Some(RamPlus {
+                r: p.number("r")?,
+                alpha: p.number("alpha")?,
+            }),
+        }))
+    },
+    check_model: None,
+    once_per_merge: None,
+};
 
 #[cfg(test)]
 mod tests {

@@ -5,6 +5,8 @@
 //! against the sign of sum_i tau_i are erased (as TIES), and
 //! theta = theta_B + sum_i w_i m_i tau_i / max(sum_i w_i m_i, 1e-6).
 
+use super::spec::{spec, BaseRole, DefaultValue, Kind, MethodSpec, Scope};
+use super::MergeMethod;
 use super::{ModelParams, TensorInputs};
 use crate::error::Result;
 
@@ -112,6 +114,37 @@ impl Sce {
             .collect()
     }
 }
+
+/// `sce`: the base and at least one model, weighted by their task vectors' energy.
+pub static SCE: MethodSpec = MethodSpec {
+    name: "sce",
+    base: BaseRole::Required,
+    models: (1, usize::MAX),
+    params: &[
+        spec(
+            "int8_mask",
+            Scope::Global,
+            Kind::Bool,
+            DefaultValue::Flag(false),
+        ),
+        spec(
+            "select_topk",
+            Scope::Global,
+            Kind::Float,
+            DefaultValue::Number(1.0),
+        )
+        .within(0.0, 1.0),
+    ],
+    build: |p, _| {
+        // int8_mask only picks the dtype of mergekit's mask: numerically a no-op.
+        p.flag("int8_mask")?;
+        Ok(MergeMethod::Sce(Sce {
+            select_topk: p.number("select_topk")?,
+        }))
+    },
+    check_model: None,
+    once_per_merge: None,
+};
 
 #[cfg(test)]
 mod tests {

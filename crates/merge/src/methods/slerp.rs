@@ -3,6 +3,8 @@
 //! theta = sin((1-t) omega)/sin(omega) * theta_base + sin(t omega)/sin(omega) * theta_1,
 //! falling back to linear interpolation when the tensors are (anti)parallel.
 
+use super::spec::{spec, BaseRole, DefaultValue, Kind, MethodSpec, Scope};
+use super::MergeMethod;
 use super::{ModelParams, TensorInputs};
 use crate::error::Result;
 
@@ -52,6 +54,22 @@ impl Slerp {
         Ok(a.iter().zip(b).map(|(x, y)| ca * x + cb * y).collect())
     }
 }
+
+/// `slerp`: from the base towards exactly one model.
+pub static SLERP: MethodSpec = MethodSpec {
+    name: "slerp",
+    base: BaseRole::Required,
+    models: (1, 1),
+    params: &[spec(
+        "t",
+        Scope::Global,
+        Kind::Float,
+        DefaultValue::Required,
+    )],
+    build: |p, _| Ok(MergeMethod::Slerp(Slerp { t: p.number("t")? })),
+    check_model: None,
+    once_per_merge: None,
+};
 
 #[cfg(test)]
 mod tests {

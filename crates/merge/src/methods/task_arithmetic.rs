@@ -5,6 +5,8 @@
 //! one procedure, as in mergekit.
 
 use super::sparsify::Sparsification;
+use super::spec::{spec, BaseRole, DefaultValue, GlobalParams, Kind, MethodSpec, ParamSpec, Scope};
+use super::MergeMethod;
 use super::{difference, ModelParams, TensorInputs};
 use crate::error::{MergeError, Result};
 use crate::seeding::tensor_rng;
@@ -255,6 +257,95 @@ fn sign(x: f32) -> f32 {
         0.0
     }
 }
+
+/// `int8_mask`, shared by the task-vector methods: it only picks the dtype of mergekit's mask.
+pub(super) const INT8_MASK: ParamSpec = spec(
+    "int8_mask",
+    Scope::Global,
+    Kind::Bool,
+    DefaultValue::Flag(false),
+);
+/// `lambda`, shared by the task-vector methods.
+pub(super) const LAMBDA: ParamSpec = spec(
+    "lambda",
+    Scope::Global,
+    Kind::Float,
+    DefaultValue::Number(1.0),
+);
+/// `weight`, shared by the task-vector methods.
+pub(super) const WEIGHT: ParamSpec = spec(
+    "weight",
+    Scope::PerModel,
+    Kind::Float,
+    DefaultValue::Required,
+);
+/// `density`, shared by the task-vector methods; mergekit lets the older methods treat a
+/// density above 1 as 1.
+pub(super) const DENSITY: ParamSpec = spec(
+    "density",
+    Scope::PerModel,
+    Kind::Float,
+    DefaultValue::Number(1.0),
+);
+/// `seed`, of the task-vector methods that drop entries at random.
+pub(super) const SEED: ParamSpec =
+    spec("seed", Scope::Global, Kind::Int, DefaultValue::Number(0.0));
+
+/// `normalize` with the method's default.
+pub(super) const fn normalize(default: bool) -> ParamSpec {
+    spec(
+        "normalize",
+        Scope::Global,
+        Kind::Bool,
+        DefaultValue::Flag(default),
+    )
+}
+
+/// `rescale` with the method's default.
+pub(super) const fn rescale(default: bool) -> ParamSpec {
+    spec(
+        "rescale",
+        Scope::Global,
+        Kind::Bool,
+        DefaultValue::Flag(default),
+    )
+}
+
+/// A task-vector method from its settings `defaults` and its global parameters; `seeded`
+/// methods drop entries at random and read `seed`.
+pub(super) fn build_task_vector_method(
+    p: &dyn GlobalParams,
+    defaults: TaskArithmetic,
+    seeded: bool,
+) -> Result<MergeMethod> {
+    // int8_mask only picks the dtype of mergekit's mask: numerically a no-op.
+    p.flag("int8_mask")?;
+    Ok(MergeMethod::TaskArithmetic(TaskArithmetic {
+        normalize: p.flag("normalize")?,
+        rescale: p.flag("rescale")?,
+        lambda: p.number("lambda")?,
+        seed: if seeded { p.number("seed")? as u64 } else { 0 },
+        ..defaults
+    }))
+}
+
+/// `task_arithmetic`: the base and at least one model.
+pub static TASK_ARITHMETIC: MethodSpec = MethodSpec {
+    name: "task_arithmetic",
+    base: BaseRole::Required,
+    models: (1, usize::MAX),
+    params: &[
+        INT8_MASK,
+        normalize(false),
+        rescale(false),
+        LAMBDA,
+        WEIGHT,
+        DENSITY,
+    ],
+    build: |p, _| build_task_vector_method(p, TaskArithmetic::plain(), false),
+    check_model: None,
+    once_per_merge: None,
+};
 
 #[cfg(test)]
 mod tests {
