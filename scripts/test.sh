@@ -16,6 +16,13 @@ cargo test --workspace --release --locked
 cargo build --release --locked -p cycleqd
 bin="${CARGO_TARGET_DIR:-target}/release/cycleqd"
 "$bin" demo --quick --out "$demo_out/demo"
+# The fixed merges keep only their chosen scale's folder and every scale's model identity;
+# a second run reads everything back and prints the same results.
+[ "$(find "$demo_out/demo/baselines" -mindepth 1 -maxdepth 1 -type d | wc -l)" -eq 3 ]
+[ "$(find "$demo_out/demo/baselines" -name '*.identity' | wc -l)" -eq 15 ]
+cp "$demo_out/demo/demo-results.json" "$demo_out/first-results.json"
+"$bin" demo --quick --out "$demo_out/demo" >/dev/null 2>&1
+cmp "$demo_out/first-results.json" "$demo_out/demo/demo-results.json"
 bash scripts/evolve_kill_resume.sh "$bin" "$demo_out/demo/runs/cycleqd" 10
 bash scripts/evolve_kill_resume.sh "$bin" "$demo_out/demo/runs/cma-es" 10
 bash scripts/evolve_kill_resume.sh "$bin" "$demo_out/demo/runs/nsga2" 10
