@@ -7,7 +7,7 @@ use cycleqd_weights::{AdaptedModel, HfModel, PeftAdapter, TensorMeta, TensorSour
 
 use crate::compat::{check_architectures, check_tensors};
 use crate::config::{MergeConfig, ModelRef};
-use crate::error::{MergeError, Result};
+use crate::error::Result;
 use crate::plan::MergePlan;
 use crate::shard_reader::ShardReader;
 use crate::stream::{run, Input, StreamOptions};
@@ -119,20 +119,7 @@ impl MergeJob {
         on_tensor: &(dyn Fn(&TensorMeta) + Sync),
     ) -> Result<PathBuf> {
         let reference = self.reference_model();
-        let companions = reference
-            .companion_files()
-            .into_iter()
-            .map(|p| {
-                let bytes = std::fs::read(&p)
-                    .map_err(|e| MergeError::Invalid(format!("reading {}: {e}", p.display())))?;
-                let name = p
-                    .file_name()
-                    .expect("companion files have names")
-                    .to_string_lossy()
-                    .into_owned();
-                Ok((name, bytes))
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let companions = reference.read_companions()?;
         // Folders are read by positioned reads; adapted models a whole tensor at a time, since
         // each adapted tensor is computed from the base's.
         let readers = self

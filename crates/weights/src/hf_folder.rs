@@ -114,6 +114,22 @@ impl HfModel {
             .collect()
     }
 
+    /// The companion files' names and bytes, to write beside merged or converted weights.
+    pub fn read_companions(&self) -> Result<Vec<(String, Vec<u8>)>> {
+        self.companion_files()
+            .into_iter()
+            .map(|p| {
+                let bytes = std::fs::read(&p).map_err(|e| WeightsError::io(&p, e))?;
+                let name = p
+                    .file_name()
+                    .expect("companion files have names")
+                    .to_string_lossy()
+                    .into_owned();
+                Ok((name, bytes))
+            })
+            .collect()
+    }
+
     /// The shard files, in index order.
     pub fn shard_paths(&self) -> Vec<&Path> {
         self.shards.iter().map(|s| s.path()).collect()

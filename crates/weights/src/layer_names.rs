@@ -8,24 +8,27 @@ pub const LAYER_LISTS: [&str; 5] = ["layers", "h", "blocks", "blk", "layer"];
 /// The layer a tensor belongs to: the number after the first layer-list component
 /// ([`LAYER_LISTS`]) of its name, if any.
 pub fn layer_index(name: &str) -> Option<usize> {
-    layer_position(name).and_then(|i| name.split('.').nth(i)?.parse().ok())
+    let parts: Vec<&str> = name.split('.').collect();
+    layer_number(&parts).map(|(_, layer)| layer)
 }
 
 /// `name` with its layer number (see [`layer_index`]) replaced by `layer`; names without
 /// one are returned as they are.
 pub fn with_layer(name: &str, layer: usize) -> String {
-    let mut parts: Vec<String> = name.split('.').map(str::to_string).collect();
-    if let Some(i) = layer_position(name) {
-        parts[i] = layer.to_string();
+    let mut parts: Vec<&str> = name.split('.').collect();
+    let renumbered = layer.to_string();
+    if let Some((i, _)) = layer_number(&parts) {
+        parts[i] = &renumbered;
     }
     parts.join(".")
 }
 
-/// The index (in the name's dot-separated parts) of the layer number.
-fn layer_position(name: &str) -> Option<usize> {
-    let parts: Vec<&str> = name.split('.').collect();
-    (1..parts.len())
-        .find(|&i| LAYER_LISTS.contains(&parts[i - 1]) && parts[i].parse::<usize>().is_ok())
+/// The position of the layer number among a name's dot-separated parts, and its value.
+fn layer_number(parts: &[&str]) -> Option<(usize, usize)> {
+    (1..parts.len()).find_map(|i| {
+        let layer = parts[i].parse().ok()?;
+        LAYER_LISTS.contains(&parts[i - 1]).then_some((i, layer))
+    })
 }
 
 #[cfg(test)]

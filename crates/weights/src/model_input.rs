@@ -137,19 +137,7 @@ impl ModelInput {
     /// Tokenizer and generation files to write beside the weights: (file name, bytes).
     pub fn companions(&self) -> Result<Vec<(String, Vec<u8>)>> {
         match self {
-            Self::Hf(m) => m
-                .companion_files()
-                .into_iter()
-                .map(|p| {
-                    let bytes = std::fs::read(&p).map_err(|e| WeightsError::io(&p, e))?;
-                    let name = p
-                        .file_name()
-                        .expect("companion files have names")
-                        .to_string_lossy()
-                        .into_owned();
-                    Ok((name, bytes))
-                })
-                .collect(),
+            Self::Hf(m) => m.read_companions(),
             Self::Gguf(m) => Ok(m.companion_files()?),
             Self::Adapted(m) => m.base().companions(),
         }

@@ -1,17 +1,15 @@
 //! Breadcrumbs (`breadcrumbs`, `breadcrumbs_ties`): how configs name and set task arithmetic
 //! that drops outliers and small entries (the procedure is [`super::TaskArithmetic`]'s).
 
-use super::spec::{spec, BaseRole, DefaultValue, Kind, MethodSpec, Scope};
+use super::spec::{spec, DefaultValue, Kind, MethodSpec, Scope, WEIGHT};
 use super::task_arithmetic::{
-    build_task_vector_method, normalize, rescale, DENSITY, INT8_MASK, LAMBDA, WEIGHT,
+    build_task_vector_method, normalize, rescale, DENSITY, INT8_MASK, LAMBDA, TASK_ARITHMETIC,
 };
 use super::TaskArithmetic;
 
 /// `breadcrumbs`: the base and at least one model.
 pub static BREADCRUMBS: MethodSpec = MethodSpec {
     name: "breadcrumbs",
-    base: BaseRole::Required,
-    models: (1, usize::MAX),
     params: &[
         INT8_MASK,
         normalize(false),
@@ -27,8 +25,7 @@ pub static BREADCRUMBS: MethodSpec = MethodSpec {
         ),
     ],
     build: |p, _| build_task_vector_method(p, TaskArithmetic::breadcrumbs(), false),
-    check_model: None,
-    once_per_merge: None,
+    ..TASK_ARITHMETIC
 };
 
 /// `breadcrumbs_ties`: as `breadcrumbs`, with TIES' sign consensus.

@@ -12,9 +12,9 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
 use super::fibers;
-use super::spec::{spec, BaseRole, DefaultValue, Kind, MethodSpec, ParamSpec, Scope};
+use super::spec::{spec, DefaultValue, Kind, MethodSpec, ParamSpec, Scope, WEIGHT};
 use super::task_arithmetic::{
-    build_task_vector_method, normalize, rescale, DENSITY, INT8_MASK, LAMBDA, SEED, WEIGHT,
+    build_task_vector_method, normalize, rescale, DENSITY, INT8_MASK, LAMBDA, SEED, TASK_ARITHMETIC,
 };
 use super::TaskArithmetic;
 
@@ -82,8 +82,6 @@ const EPSILON: ParamSpec = spec(
 /// `della`: the base and at least one model.
 pub static DELLA: MethodSpec = MethodSpec {
     name: "della",
-    base: BaseRole::Required,
-    models: (1, usize::MAX),
     params: &[
         INT8_MASK,
         normalize(true),
@@ -96,7 +94,7 @@ pub static DELLA: MethodSpec = MethodSpec {
     ],
     build: |p, _| build_task_vector_method(p, TaskArithmetic::della(), true),
     check_model: Some(|p| check(p.density, p.epsilon)),
-    once_per_merge: None,
+    ..TASK_ARITHMETIC
 };
 
 /// `della_linear`: as `della`, without sign consensus or normalization.

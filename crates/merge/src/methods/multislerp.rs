@@ -3,7 +3,7 @@
 //! of their projections on the tangent space at m mapped back to the sphere by the
 //! exponential map, and the result scaled by the weighted mean of their norms.
 
-use super::spec::{spec, BaseRole, DefaultValue, Kind, MethodSpec, Scope};
+use super::spec::{spec, BaseRole, DefaultValue, Kind, MethodSpec, Scope, WEIGHT};
 use super::MergeMethod;
 use super::{norm, ModelParams, TensorInputs};
 use crate::error::{MergeError, Result};
@@ -104,12 +104,7 @@ pub static MULTISLERP: MethodSpec = MethodSpec {
     base: BaseRole::Optional,
     models: (1, usize::MAX),
     params: &[
-        spec(
-            "weight",
-            Scope::PerModel,
-            Kind::Float,
-            DefaultValue::Required,
-        ),
+        WEIGHT,
         spec(
             "normalize_weights",
             Scope::Global,

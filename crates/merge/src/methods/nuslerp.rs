@@ -4,7 +4,7 @@
 //! per column (`nuslerp_row_wise`: vectors along the first axis). Unlike `slerp`, only exactly
 //! (anti)parallel vectors fall back to linear interpolation.
 
-use super::spec::{spec, BaseRole, DefaultValue, Kind, MethodSpec, Scope};
+use super::spec::{spec, BaseRole, DefaultValue, Kind, MethodSpec, Scope, WEIGHT};
 use super::MergeMethod;
 use super::{dot, fibers, norm, ModelParams, TensorInputs};
 use crate::error::Result;
@@ -86,12 +86,7 @@ pub static NUSLERP: MethodSpec = MethodSpec {
     base: BaseRole::Optional,
     models: (2, 2),
     params: &[
-        spec(
-            "weight",
-            Scope::PerModel,
-            Kind::Float,
-            DefaultValue::Required,
-        ),
+        WEIGHT,
         spec(
             "nuslerp_row_wise",
             Scope::Global,

@@ -73,6 +73,15 @@ pub(crate) const fn spec(
     }
 }
 
+/// `weight`: one required number per model, as most methods take it (`linear` takes one per
+/// input, its base included).
+pub(crate) const WEIGHT: ParamSpec = spec(
+    "weight",
+    Scope::PerModel,
+    Kind::Float,
+    DefaultValue::Required,
+);
+
 impl ParamSpec {
     /// The same parameter, its values limited to [low, high].
     pub(crate) const fn within(self, low: f64, high: f64) -> Self {

@@ -5,7 +5,9 @@
 //! one procedure, as in mergekit.
 
 use super::sparsify::Sparsification;
-use super::spec::{spec, BaseRole, DefaultValue, GlobalParams, Kind, MethodSpec, ParamSpec, Scope};
+use super::spec::{
+    spec, BaseRole, DefaultValue, GlobalParams, Kind, MethodSpec, ParamSpec, Scope, WEIGHT,
+};
 use super::MergeMethod;
 use super::{difference, ModelParams, TensorInputs};
 use crate::error::{MergeError, Result};
@@ -272,13 +274,6 @@ pub(super) const LAMBDA: ParamSpec = spec(
     Kind::Float,
     DefaultValue::Number(1.0),
 );
-/// `weight`, shared by the task-vector methods.
-pub(super) const WEIGHT: ParamSpec = spec(
-    "weight",
-    Scope::PerModel,
-    Kind::Float,
-    DefaultValue::Required,
-);
 /// `density`, shared by the task-vector methods; mergekit lets the older methods treat a
 /// density above 1 as 1.
 pub(super) const DENSITY: ParamSpec = spec(
@@ -329,7 +324,8 @@ pub(super) fn build_task_vector_method(
     }))
 }
 
-/// `task_arithmetic`: the base and at least one model.
+/// `task_arithmetic`: the base and at least one model (the other task-vector methods share
+/// its base role and model count).
 pub static TASK_ARITHMETIC: MethodSpec = MethodSpec {
     name: "task_arithmetic",
     base: BaseRole::Required,
