@@ -407,7 +407,7 @@ fn expert_similarities(models: &DemoModels) -> Result<Vec<PairSimilarity>> {
     let mut pairs = Vec::new();
     for (i, (a, ma)) in experts.iter().enumerate() {
         for (b, mb) in &experts[i + 1..] {
-            let s = task_vector_similarity(base.source(), ma.source(), mb.source())?;
+            let s = task_vector_similarity(base.source(), ma.source(), mb.source(), &|_| {})?;
             eprintln!("   {a} vs {b}: {:.4}", s.mean);
             pairs.push(PairSimilarity {
                 a: a.clone(),

@@ -12,6 +12,9 @@ use cycleqd_engine_model::EngineModel;
 use cycleqd_infer::{load_engine_with_base, parse_device, parse_dtype};
 use cycleqd_weights::ModelInput;
 
+use crate::progress;
+use crate::reply_progress::ReplyProgress;
+
 /// Arguments of `cycleqd eval`.
 #[derive(clap::Args)]
 pub struct EvalArgs {
@@ -76,10 +79,13 @@ pub fn run(args: EvalArgs) -> Result<()> {
     let mut rows = Vec::new();
     for task in &tasks {
         let started = Instant::now();
+        let expected = args.limit.map_or(task.len(), |l| l.min(task.len()));
+        let progress = ReplyProgress::new(&model, progress::bar(expected as u64, task.name()));
         let (result, hit) = match &cache {
-            Some(cache) => cache.evaluate(task.as_ref(), &model, &options)?,
-            None => (task.evaluate(&model, &options)?, CacheHit::Miss),
+            Some(cache) => cache.evaluate(task.as_ref(), &progress, &options)?,
+            None => (task.evaluate(&progress, &options)?, CacheHit::Miss),
         };
+        progress.finish();
         let secs = started.elapsed().as_secs_f64();
         if let Some(out) = &args.out {
             let path = out.join(format!("{}.jsonl", file_stem(task.name())));

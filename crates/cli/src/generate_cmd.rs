@@ -9,7 +9,10 @@ use cycleqd_infer::{
     load_engine_with_base, parse_device, parse_dtype, GenerationConfig, Message, Sampling,
     StopReason,
 };
+use indicatif::ProgressBar;
 use serde_json::{json, Value};
+
+use crate::progress;
 
 /// Arguments of `cycleqd generate`.
 #[derive(clap::Args)]
@@ -122,7 +125,15 @@ pub fn run(args: GenerateArgs) -> Result<()> {
         batch_size: args.batch_size,
     };
     let started = Instant::now();
-    let generations = engine.generate_tokens(&ids, &config)?;
+    // One bar tick per batch: shown only when there is more than one.
+    let bar = if ids.len() > args.batch_size {
+        progress::bar(ids.len() as u64, "prompts")
+    } else {
+        ProgressBar::hidden()
+    };
+    let generations = engine
+        .generate_tokens_reporting(&ids, &config, &mut |done| bar.set_position(done as u64))?;
+    bar.finish_and_clear();
     let secs = started.elapsed().as_secs_f64();
 
     for (i, (prompt, g)) in prompts.iter().zip(&generations).enumerate() {

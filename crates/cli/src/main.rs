@@ -15,6 +15,7 @@ mod inspect_cmd;
 mod materialize_cmd;
 mod merge_cmd;
 mod progress;
+mod reply_progress;
 mod report_cmd;
 mod similarity_cmd;
 

@@ -8,6 +8,8 @@ use anyhow::{Context, Result};
 use cycleqd_recipe::task_vector_similarity;
 use cycleqd_weights::ModelInput;
 
+use crate::progress;
+
 /// Arguments of `cycleqd similarity`.
 #[derive(clap::Args)]
 pub struct SimilarityArgs {
@@ -30,13 +32,16 @@ pub fn run(args: SimilarityArgs) -> Result<()> {
     // Opened together so that adapters on the base hash it once.
     let pair = ModelInput::open_all_with_base(&[args.a.clone(), args.b.clone()], &args.base)?;
     let (a, b) = (&pair[0], &pair[1]);
-    let s = task_vector_similarity(base.source(), a.source(), b.source()).with_context(|| {
-        format!(
-            "similarity of {} and {}",
-            args.a.display(),
-            args.b.display()
-        )
-    })?;
+    let bar = progress::bar(base.source().metas().len() as u64, "tensors");
+    let s = task_vector_similarity(base.source(), a.source(), b.source(), &|_| bar.inc(1))
+        .with_context(|| {
+            format!(
+                "similarity of {} and {}",
+                args.a.display(),
+                args.b.display()
+            )
+        })?;
+    bar.finish_and_clear();
     if args.per_matrix {
         for m in &s.matrices {
             println!("{:.6}  {}", m.cosine, m.name);

@@ -2,7 +2,7 @@
 //! and group of consecutive layers, turned into a recipe `theta(B) + sum_k w_k tau(E_k)`.
 
 use cycleqd_recipe::{BasisSet, Genome, Recipe};
-use cycleqd_weights::layer_names::layer_index;
+use cycleqd_weights::layer_names::{is_input_side, layer_index};
 
 use crate::error::{EvolveError, Result};
 
@@ -74,20 +74,5 @@ impl WeightLayout {
         let groups = self.groups;
         let tensor_group = &self.tensor_group;
         Ok(Recipe::weighted(basis, |k, t| x[k * groups + tensor_group[t]] as f32).into())
-    }
-}
-
-fn is_input_side(name: &str) -> bool {
-    name.contains("embed") || name.starts_with("token_embd") || name.contains("wte")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn input_side_tensors_are_the_embeddings() {
-        assert!(is_input_side("model.embed_tokens.weight"));
-        assert!(!is_input_side("model.norm.weight"));
     }
 }

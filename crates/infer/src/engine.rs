@@ -11,7 +11,7 @@ use serde_json::Value;
 use crate::chat_template::{ChatTemplate, Message};
 use crate::config::ArchConfig;
 use crate::error::{InferError, Result};
-use crate::generate::{generate_tokens, Generation, GenerationConfig};
+use crate::generate::{generate_tokens_reporting, Generation, GenerationConfig};
 use crate::model::CausalLm;
 use crate::score::{score_continuations, ContinuationScore};
 use crate::tokenizer::TextTokenizer;
@@ -204,12 +204,24 @@ impl Engine {
         prompts: &[Vec<u32>],
         config: &GenerationConfig,
     ) -> Result<Vec<Generation>> {
-        generate_tokens(
+        self.generate_tokens_reporting(prompts, config, &mut |_| {})
+    }
+
+    /// [`Self::generate_tokens`], calling `on_batch` with the number of prompts finished
+    /// after each batch (for progress bars).
+    pub fn generate_tokens_reporting(
+        &self,
+        prompts: &[Vec<u32>],
+        config: &GenerationConfig,
+        on_batch: &mut dyn FnMut(usize),
+    ) -> Result<Vec<Generation>> {
+        generate_tokens_reporting(
             &self.model,
             prompts,
             config,
             &self.eos_ids,
             Some(&self.tokenizer),
+            on_batch,
         )
     }
 

@@ -70,6 +70,19 @@ pub fn generate_tokens(
     eos_ids: &[u32],
     tokenizer: Option<&TextTokenizer>,
 ) -> Result<Vec<Generation>> {
+    generate_tokens_reporting(model, prompts, config, eos_ids, tokenizer, &mut |_| {})
+}
+
+/// [`generate_tokens`], calling `on_batch` with the number of prompts finished after each
+/// batch of `config.batch_size` prompts.
+pub fn generate_tokens_reporting(
+    model: &CausalLm,
+    prompts: &[Vec<u32>],
+    config: &GenerationConfig,
+    eos_ids: &[u32],
+    tokenizer: Option<&TextTokenizer>,
+    on_batch: &mut dyn FnMut(usize),
+) -> Result<Vec<Generation>> {
     config.sampling.check()?;
     if config.batch_size == 0 {
         return Err(InferError::Invalid("batch_size must be at least 1".into()));
@@ -89,6 +102,7 @@ pub fn generate_tokens(
         out.extend(generate_chunk(
             model, chunk, first, config, eos_ids, tokenizer,
         )?);
+        on_batch(out.len());
     }
     Ok(out)
 }

@@ -29,7 +29,9 @@ pub use config::{ArchConfig, Family, RopeScaling};
 pub use engine::Engine;
 pub use engine_loading::{load_engine, load_engine_with_base, parse_device, parse_dtype};
 pub use error::{InferError, Result};
-pub use generate::{generate_tokens, Generation, GenerationConfig, StopReason};
+pub use generate::{
+    generate_tokens, generate_tokens_reporting, Generation, GenerationConfig, StopReason,
+};
 pub use model::{tensor_specs, CausalLm, TensorSpec};
 pub use sampling::Sampling;
 pub use score::{score_continuations, ContinuationScore};

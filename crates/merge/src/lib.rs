@@ -28,8 +28,7 @@ pub use config::{MergeConfig, ModelRef};
 pub use error::{MergeError, Result};
 pub use job::MergeJob;
 pub use methods::{
-    crossover_tau, crossover_tensor, draw_crossover_weights, MergeMethod, MethodSpec, ModelParams,
-    TensorInputs,
+    crossover_tensor, draw_crossover_weights, MergeMethod, MethodSpec, ModelParams, TensorInputs,
 };
 pub use plan::{MergePlan, TensorTask};
 pub use seeding::tensor_rng;

@@ -4,7 +4,7 @@
 //! (filters, gradients over the layers, defaults, ranges), and the output dtype. All of it
 //! before any tensor is read, so a config error never surfaces halfway through a merge.
 
-use cycleqd_weights::layer_names::{layer_index, with_layer};
+use cycleqd_weights::layer_names::{is_input_side, layer_index, with_layer};
 use cycleqd_weights::{DType, TensorMeta, TensorSource};
 
 use crate::config::{as_bool, MergeConfig, Parameters, Scalar, Slice, SliceSource};
@@ -109,10 +109,7 @@ impl MergePlan {
                 }
                 None => {
                     // Embeddings go with the first slice, the rest (final norm, head) the last.
-                    let first = ["embed", "wte", "wpe"]
-                        .iter()
-                        .any(|e| meta.name.contains(e));
-                    let slice = if first {
+                    let slice = if is_input_side(&meta.name) {
                         &config.slices[0]
                     } else {
                         &config.slices[config.slices.len() - 1]

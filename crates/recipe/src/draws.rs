@@ -10,7 +10,76 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{RecipeError, Result};
 
-/// The two weights of a CycleQD crossover: `tau(c) = (w1 tau(p1) + w2 tau(p2)) / (w1 + w2)`.
+/// Weight sums closer to zero than this are redrawn: the child would be unbounded.
+const MIN_WEIGHT_SUM: f32 = 1e-6;
+/// Redraws before giving up (only reachable with a mean near zero and a tiny sigma).
+const MAX_DRAWS: usize = 1000;
+
+/// The weights of one CycleQD crossover of `count` parents: i.i.d. Normal(1 + mu, sigma),
+/// all drawn again while their sum is within 1e-6 of zero (the spec's defaults: mu = 0,
+/// sigma = 0.01). Evolve runs draw two; the `cycleqd_crossover` merge method any number.
+pub fn draw_crossover_weights<R: Rng + ?Sized>(
+    rng: &mut R,
+    mu: f32,
+    sigma: f32,
+    count: usize,
+) -> Result<Vec<f32>> {
+    if count == 0 {
+        return Err(RecipeError::Invalid(
+            "crossover needs at least one parent".into(),
+        ));
+    }
+    let normal = Normal::new(1.0 + mu, sigma)
+        .ok()
+        .filter(|_| mu.is_finite() && sigma.is_finite() && sigma >= 0.0)
+        .ok_or_else(|| {
+            RecipeError::Invalid(format!(
+                "crossover sigma must be a finite number >= 0 and mu finite, got mu {mu}, sigma {sigma}"
+            ))
+        })?;
+    for _ in 0..MAX_DRAWS {
+        let weights: Vec<f32> = (0..count).map(|_| normal.sample(rng)).collect();
+        if weights.iter().sum::<f32>().abs() >= MIN_WEIGHT_SUM {
+            return Ok(weights);
+        }
+    }
+    Err(RecipeError::Invalid(format!(
+        "crossover weights from Normal(1 + {mu}, {sigma}) summed to about 0 in {MAX_DRAWS} draws; use a mean further from 0"
+    )))
+}
+
+/// `sum_i w_i x_i / sum_i w_i` in f32, accumulated in parent order: the one formula of every
+/// crossover (of weights, task vectors and recipe coefficients). `weight_sum` is
+/// `sum_i w_i`, computed once by the caller.
+#[inline]
+pub fn weighted_mean(weights: &[f32], weight_sum: f32, values: impl Fn(usize) -> f32) -> f32 {
+    let first = weights[0] * values(0);
+    let total = weights[1..]
+        .iter()
+        .enumerate()
+        .fold(first, |acc, (i, w)| acc + w * values(i + 1));
+    total / weight_sum
+}
+
+/// Checks crossover weights against their parents: one each, summing away from zero.
+pub(crate) fn weight_sum(weights: &[f32], parents: usize) -> Result<f32> {
+    let sum: f32 = weights.iter().sum();
+    if parents == 0 || parents != weights.len() {
+        Err(RecipeError::Invalid(format!(
+            "{parents} parents but {} crossover weights",
+            weights.len()
+        )))
+    } else if sum.is_nan() || sum.abs() < MIN_WEIGHT_SUM {
+        Err(RecipeError::Invalid(format!(
+            "crossover weights {weights:?} sum to about 0"
+        )))
+    } else {
+        Ok(sum)
+    }
+}
+
+/// The two weights of a CycleQD crossover in an evolve run:
+/// `tau(c) = (w1 tau(p1) + w2 tau(p2)) / (w1 + w2)`.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CrossoverWeights {
     /// Weight of the first parent.
@@ -20,27 +89,21 @@ pub struct CrossoverWeights {
 }
 
 impl CrossoverWeights {
-    /// Draws `w1, w2` i.i.d. Normal(1 + mu, sigma), redrawing both while `|w1 + w2| < 1e-6`
-    /// (the spec's defaults: mu = 0, sigma = 0.01).
+    /// Draws `w1, w2` with [`draw_crossover_weights`].
     pub fn draw<R: Rng + ?Sized>(rng: &mut R, mu: f32, sigma: f32) -> Result<Self> {
-        check_rate("crossover sigma", sigma)?;
-        let normal = Normal::new(1.0 + mu, sigma)
-            .ok()
-            .filter(|_| mu.is_finite())
-            .ok_or_else(|| {
-                RecipeError::Invalid(format!("crossover mu must be finite, got {mu}"))
-            })?;
-        loop {
-            let (w1, w2) = (normal.sample(rng), normal.sample(rng));
-            if (w1 + w2).abs() >= 1e-6 {
-                return Ok(Self { w1, w2 });
-            }
-        }
+        let w = draw_crossover_weights(rng, mu, sigma, 2)?;
+        Ok(Self { w1: w[0], w2: w[1] })
     }
 
-    /// `(w1 a + w2 b) / (w1 + w2)` in f32, the one formula every crossover uses.
+    /// The weights in parent order.
+    pub fn as_array(&self) -> [f32; 2] {
+        [self.w1, self.w2]
+    }
+
+    /// `(w1 a + w2 b) / (w1 + w2)`: [`weighted_mean`] of two values.
     pub fn mix(&self, a: f32, b: f32) -> f32 {
-        (self.w1 * a + self.w2 * b) / (self.w1 + self.w2)
+        let values = [a, b];
+        weighted_mean(&self.as_array(), self.w1 + self.w2, |i| values[i])
     }
 }
 
@@ -108,6 +171,30 @@ mod tests {
             / 2000.0;
         assert!((var.sqrt() - 0.01).abs() < 1e-3, "{}", var.sqrt());
         assert!(CrossoverWeights::draw(&mut rng, 0.0, -1.0).is_err());
+    }
+
+    #[test]
+    fn near_zero_sums_are_redrawn_or_refused() {
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        // Mean 0 and sigma 0: every draw sums to 0.
+        let err = draw_crossover_weights(&mut rng, -1.0, 0.0, 2)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("about 0"), "{err}");
+        let err = draw_crossover_weights(&mut rng, 0.0, f32::NAN, 2)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("sigma"), "{err}");
+        assert!(draw_crossover_weights(&mut rng, 0.0, 0.01, 0).is_err());
+        assert!(weight_sum(&[1.0, -1.0], 2).is_err());
+        assert!(weight_sum(&[1.0, 1.0], 3).is_err());
+    }
+
+    #[test]
+    fn n_parent_draws_of_two_are_the_pair_draws() {
+        let pair = CrossoverWeights::draw(&mut ChaCha8Rng::seed_from_u64(7), 0.1, 0.2).unwrap();
+        let n = draw_crossover_weights(&mut ChaCha8Rng::seed_from_u64(7), 0.1, 0.2, 2).unwrap();
+        assert_eq!(pair.as_array().to_vec(), n);
     }
 
     #[test]

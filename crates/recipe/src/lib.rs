@@ -29,7 +29,7 @@ pub use basis_set::{entry_key, BasisEvent, BasisOptions, BasisSet};
 #[cfg(feature = "cuda")]
 pub use cuda_svd::GpuSvd;
 pub use cycleqd_weights::ContentHash;
-pub use draws::CrossoverWeights;
+pub use draws::{draw_crossover_weights, weighted_mean, CrossoverWeights};
 pub use error::{RecipeError, Result};
 pub use expert_basis::{ExpertBasis, MatrixBasis};
 pub use faer::Par;
@@ -42,4 +42,4 @@ pub use recipe::{Coefficients, Directions, Recipe};
 pub use recipe_codec::RECIPE_MAGIC;
 pub use similarity::{task_vector_similarity, MatrixSimilarity, Similarity, TaskVectorGeometry};
 pub use svd::{Precision, ThinSvd, F32_TOLERANCE};
-pub use weight_ops::{crossover_tensor, mutate_gaussian, mutate_svd_child, mutate_svd_expert};
+pub use weight_ops::{crossover_tau, mutate_gaussian, mutate_svd_child, mutate_svd_expert};

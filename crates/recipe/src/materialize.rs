@@ -13,7 +13,7 @@ use crate::error::{RecipeError, Result};
 use crate::genome::{Ancestors, Genome, Lineage, LineagePlan, WeightMutation};
 use crate::layout::{LayoutEntry, TensorRole};
 use crate::recipe::Recipe;
-use crate::weight_ops::{crossover_tensor, mutate_gaussian, mutate_svd_child, mutate_svd_expert};
+use crate::weight_ops::{crossover_tau, mutate_gaussian, mutate_svd_child, mutate_svd_expert};
 
 /// Rebuilds children over one base and its experts' bases.
 pub struct Materializer<'a> {
@@ -202,7 +202,7 @@ impl<'a> Materializer<'a> {
     /// Crossover of the parents' task vectors, then the lineage's mutation.
     fn child(&self, lineage: &Lineage, a: &[f32], b: &[f32], index: usize) -> Result<Vec<f32>> {
         let entry = self.entry(index)?;
-        let mut tau = crossover_tensor(a, b, lineage.weights);
+        let mut tau = crossover_tau(&[a, b], &lineage.weights.as_array())?;
         match (lineage.mutation, &entry.role) {
             (WeightMutation::None, _) => {}
             (WeightMutation::Gaussian { seed, std }, _) => {

@@ -66,11 +66,13 @@ impl TaskVectorGeometry {
 struct Sums([f64; 4]);
 
 /// The similarity of `a` and `b` as fine-tunes of `base`: every 2-D tensor of the base
-/// (both dimensions > 1) must exist in both with the base's shape.
+/// (both dimensions > 1) must exist in both with the base's shape. `on_tensor` is called
+/// with each tensor's name once it is done (from worker threads, in any order).
 pub fn task_vector_similarity(
     base: &dyn TensorSource,
     a: &dyn TensorSource,
     b: &dyn TensorSource,
+    on_tensor: &(dyn Fn(&str) + Sync),
 ) -> Result<Similarity> {
     let is_matrix = |shape: &[usize]| shape.len() == 2 && shape.iter().all(|d| *d > 1);
     if !base.metas().iter().any(|m| is_matrix(&m.shape)) {
@@ -102,6 +104,7 @@ pub fn task_vector_similarity(
             } else {
                 None
             };
+            on_tensor(name);
             Ok((name.clone(), sums, cosine))
         })
         .collect::<Result<_>>()?;

@@ -3,15 +3,25 @@
 
 use rand_distr::{Distribution, Normal};
 
-use crate::draws::{check_rate, tensor_rng, uniform_draws, CrossoverWeights, Stream};
+use crate::draws::{check_rate, tensor_rng, uniform_draws, weight_sum, weighted_mean, Stream};
 use crate::error::{RecipeError, Result};
 use crate::expert_basis::MatrixBasis;
 use crate::svd::ThinSvd;
 
-/// `(w1 a + w2 b) / (w1 + w2)` elementwise: the crossover of two task-vector tensors.
-pub fn crossover_tensor(a: &[f32], b: &[f32], w: CrossoverWeights) -> Vec<f32> {
-    assert_eq!(a.len(), b.len(), "crossover of tensors of different sizes");
-    a.iter().zip(b).map(|(a, b)| w.mix(*a, *b)).collect()
+/// `sum_i w_i tau_i / sum_i w_i` elementwise ([`weighted_mean`]): the crossover of the
+/// parents' task-vector tensors, one weight per parent.
+pub fn crossover_tau(taus: &[&[f32]], weights: &[f32]) -> Result<Vec<f32>> {
+    let sum = weight_sum(weights, taus.len())?;
+    let n = taus[0].len();
+    if let Some(t) = taus.iter().find(|t| t.len() != n) {
+        return Err(RecipeError::Invalid(format!(
+            "parents' task vectors differ in length: {} and {n}",
+            t.len()
+        )));
+    }
+    Ok((0..n)
+        .map(|j| weighted_mean(weights, sum, |i| taus[i][j]))
+        .collect())
 }
 
 /// `svd_expert` on one matrix of a child's task vector: `tau += U_q diag(r * S_q) Vh_q` with
@@ -90,6 +100,17 @@ mod tests {
     fn random(len: usize, seed: u64) -> Vec<f32> {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         (0..len).map(|_| rng.random_range(-1.0..1.0)).collect()
+    }
+
+    #[test]
+    fn crossover_is_the_weighted_mean_and_checks_its_inputs() {
+        let tau = crossover_tau(&[&[4.0, 0.0], &[8.0, 2.0]], &[1.0, 3.0]).unwrap();
+        assert_eq!(tau, vec![7.0, 1.5]);
+        let three = crossover_tau(&[&[3.0], &[6.0], &[9.0]], &[1.0, 1.0, 1.0]).unwrap();
+        assert_eq!(three, vec![6.0]);
+        assert!(crossover_tau(&[&[1.0], &[1.0, 2.0]], &[1.0, 1.0]).is_err());
+        assert!(crossover_tau(&[&[1.0], &[2.0]], &[1.0]).is_err());
+        assert!(crossover_tau(&[&[1.0], &[2.0]], &[1.0, -1.0]).is_err());
     }
 
     #[test]

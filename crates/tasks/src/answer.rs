@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::TaskError;
 use crate::model::{ChatMessage, GenParams, TextModel};
 use crate::oracle::{ProvidesReferences, ReferenceDialogue, ReferenceTurn};
+use crate::suite_settings::{SuiteSettings, WithSettings};
 use crate::task::{
     chat_prompts, fingerprint_of, generate_all, limited, EvalOptions, SampleRecord, Task,
     TaskResult, Verdict,
@@ -70,12 +71,12 @@ impl Matching {
     }
 }
 
-/// A suite of short-answer questions, prompted with the question alone.
+/// A suite of short-answer questions, prompted with the question alone (after the system
+/// prompt, when one is set).
 #[derive(Debug, Clone)]
 pub struct AnswerTask {
-    name: String,
+    settings: SuiteSettings<()>,
     problems: Vec<AnswerProblem>,
-    generation: GenParams,
     matching: Matching,
 }
 
@@ -85,6 +86,8 @@ struct Fingerprinted<'a> {
     generation: &'a GenParams,
     #[serde(skip_serializing_if = "Matching::is_exact")]
     matching: Matching,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    system: Option<&'a String>,
 }
 
 impl AnswerTask {
@@ -95,12 +98,8 @@ impl AnswerTask {
             p.validate()?;
         }
         Ok(AnswerTask {
-            name: name.into(),
+            settings: SuiteSettings::new(name, None, 8, ()),
             problems,
-            generation: GenParams {
-                max_new_tokens: 8,
-                stop: vec![],
-            },
             matching: Matching::Exact,
         })
     }
@@ -111,18 +110,6 @@ impl AnswerTask {
         self
     }
 
-    /// Generation settings.
-    pub fn with_gen_params(mut self, generation: GenParams) -> Self {
-        self.generation = generation;
-        self
-    }
-
-    /// Renames the task.
-    pub fn with_name(mut self, name: impl Into<String>) -> Self {
-        self.name = name.into();
-        self
-    }
-
     /// The problems.
     pub fn problems(&self) -> &[AnswerProblem] {
         &self.problems
@@ -130,7 +117,7 @@ impl AnswerTask {
 
     /// The conversation the model is given.
     pub fn opening(&self, problem: &AnswerProblem) -> Vec<ChatMessage> {
-        vec![ChatMessage::user(problem.question.clone())]
+        self.settings.opening(problem.question.clone())
     }
 
     /// Exact match after trimming whitespace.
@@ -160,9 +147,17 @@ impl AnswerTask {
     }
 }
 
+impl WithSettings for AnswerTask {
+    type Limits = ();
+
+    fn settings_mut(&mut self) -> &mut SuiteSettings<()> {
+        &mut self.settings
+    }
+}
+
 impl Task for AnswerTask {
     fn name(&self) -> &str {
-        &self.name
+        &self.settings.name
     }
 
     fn fingerprint(&self) -> String {
@@ -170,8 +165,9 @@ impl Task for AnswerTask {
             "answer",
             &Fingerprinted {
                 problems: &self.problems,
-                generation: &self.generation,
+                generation: &self.settings.generation,
                 matching: self.matching,
+                system: self.settings.system.as_ref(),
             },
         )
     }
@@ -188,7 +184,12 @@ impl Task for AnswerTask {
         let problems = limited(&self.problems, options.limit);
         let openings: Vec<_> = problems.iter().map(|p| self.opening(p)).collect();
         let prompts = chat_prompts(model, &openings)?;
-        let outputs = generate_all(model, &prompts, &self.generation, options.batch_size)?;
+        let outputs = generate_all(
+            model,
+            &prompts,
+            &self.settings.generation,
+            options.batch_size,
+        )?;
         // Grading is a string comparison: no worker threads needed.
         let samples = problems
             .iter()

@@ -6,6 +6,7 @@
 use crate::answer::{AnswerProblem, AnswerTask, Matching};
 use crate::error::TaskError;
 use crate::model::GenParams;
+use crate::suite_settings::WithSettings;
 
 /// (country, capital, other accepted spellings), best-known first. Countries whose capital is
 /// disputed, shared or commonly confused with another city are left out.

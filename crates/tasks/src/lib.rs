@@ -29,10 +29,12 @@ pub mod pypi_data;
 pub mod registry;
 pub mod sandbox;
 pub mod sft;
+mod suite_settings;
 pub mod task;
 
 pub use cache::{CacheHit, ResultCache};
 pub use error::TaskError;
 pub use model::{ChatMessage, GenParams, ModelError, Role, TextModel};
 pub use registry::{reference_dialogues_from_spec, task_from_spec, TaskContext};
+pub use suite_settings::{SuiteSettings, WithSettings};
 pub use task::{EvalOptions, SampleRecord, Task, TaskResult, Verdict};

@@ -22,6 +22,7 @@ use crate::generators::{self, Difficulty, GenConfig, Split};
 use crate::oracle::{ProvidesReferences, ReferenceDialogue};
 use crate::os::{OsMode, OsTask};
 use crate::pypi_data::HUMANEVAL;
+use crate::suite_settings::WithSettings;
 use crate::task::Task;
 
 /// Where data and servers are, for tasks that need them.

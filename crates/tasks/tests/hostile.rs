@@ -9,6 +9,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use cycleqd_tasks::sandbox::{Limits, Program, Sandbox, Termination};
+use cycleqd_tasks::WithSettings;
 
 /// Small limits so that every hostile program is stopped within a few seconds. The wall
 /// time is generous so that the CPU limit, not a loaded machine, decides CPU-bound cases.

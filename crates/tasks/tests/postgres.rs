@@ -7,6 +7,7 @@ use std::time::Duration;
 use cycleqd_tasks::db::{DbBackend, DbLimits, DbProblem, DbTask};
 use cycleqd_tasks::generators::{self, Difficulty, GenConfig, Split};
 use cycleqd_tasks::oracle::{EmptyModel, ProvidesReferences, ReferenceAnswers};
+use cycleqd_tasks::WithSettings;
 use cycleqd_tasks::{EvalOptions, Task};
 
 fn postgres_url() -> String {

@@ -23,6 +23,15 @@ pub fn with_layer(name: &str, layer: usize) -> String {
     parts.join(".")
 }
 
+/// Whether a tensor outside the layers sits on the input side of the model (token or position
+/// embeddings: Llama's `embed_tokens`, GGUF's `token_embd`, GPT-2's `wte` / `wpe`), so that it
+/// goes with the first layers rather than the last (final norm, head).
+pub fn is_input_side(name: &str) -> bool {
+    ["embed", "token_embd", "wte", "wpe"]
+        .iter()
+        .any(|s| name.contains(s))
+}
+
 /// The position of the layer number among a name's dot-separated parts, and its value.
 fn layer_number(parts: &[&str]) -> Option<(usize, usize)> {
     (1..parts.len()).find_map(|i| {
@@ -44,6 +53,21 @@ mod tests {
         assert_eq!(layer_index("model.embed_tokens.weight"), None);
         assert_eq!(layer_index("lm_head.weight"), None);
         assert_eq!(layer_index("model.layers.norm.weight"), None);
+    }
+
+    #[test]
+    fn embeddings_are_on_the_input_side() {
+        for name in [
+            "model.embed_tokens.weight",
+            "token_embd.weight",
+            "transformer.wte.weight",
+            "transformer.wpe.weight",
+        ] {
+            assert!(is_input_side(name), "{name}");
+        }
+        for name in ["model.norm.weight", "lm_head.weight", "output.weight"] {
+            assert!(!is_input_side(name), "{name}");
+        }
     }
 
     #[test]

@@ -12,6 +12,7 @@ pub mod gguf;
 mod gguf_model;
 mod hf_folder;
 pub mod layer_names;
+pub mod llama_names;
 mod memory_model;
 mod model_copy;
 mod model_input;

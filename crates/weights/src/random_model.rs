@@ -8,6 +8,7 @@ use serde_json::{json, Value};
 
 use crate::dtype::DType;
 use crate::error::Result;
+use crate::llama_names::{weight, LayerPart, EMBED, FINAL_NORM, LM_HEAD};
 use crate::model_writer::ModelWriter;
 use crate::tensor::TensorMeta;
 
@@ -74,36 +75,27 @@ impl LlamaShape {
         let head_dim = h / self.num_attention_heads;
         let kv = self.num_key_value_heads * head_dim;
         let meta = |name: String, shape: Vec<usize>| TensorMeta { name, shape, dtype };
-        let mut out = vec![meta(
-            "model.embed_tokens.weight".into(),
-            vec![self.vocab_size, h],
-        )];
+        let mut out = vec![meta(weight(EMBED), vec![self.vocab_size, h])];
         for l in 0..self.num_hidden_layers {
-            let p = format!("model.layers.{l}");
-            out.extend([
-                meta(format!("{p}.input_layernorm.weight"), vec![h]),
-                meta(format!("{p}.self_attn.q_proj.weight"), vec![h, h]),
-                meta(format!("{p}.self_attn.k_proj.weight"), vec![kv, h]),
-                meta(format!("{p}.self_attn.v_proj.weight"), vec![kv, h]),
-                meta(format!("{p}.self_attn.o_proj.weight"), vec![h, h]),
-                meta(format!("{p}.post_attention_layernorm.weight"), vec![h]),
-                meta(
-                    format!("{p}.mlp.gate_proj.weight"),
-                    vec![self.intermediate_size, h],
-                ),
-                meta(
-                    format!("{p}.mlp.up_proj.weight"),
-                    vec![self.intermediate_size, h],
-                ),
-                meta(
-                    format!("{p}.mlp.down_proj.weight"),
-                    vec![h, self.intermediate_size],
-                ),
-            ]);
+            let i = self.intermediate_size;
+            out.extend(
+                [
+                    (LayerPart::InputNorm, vec![h]),
+                    (LayerPart::Q, vec![h, h]),
+                    (LayerPart::K, vec![kv, h]),
+                    (LayerPart::V, vec![kv, h]),
+                    (LayerPart::O, vec![h, h]),
+                    (LayerPart::PostAttentionNorm, vec![h]),
+                    (LayerPart::Gate, vec![i, h]),
+                    (LayerPart::Up, vec![i, h]),
+                    (LayerPart::Down, vec![h, i]),
+                ]
+                .map(|(part, shape)| meta(part.name(l, "weight"), shape)),
+            );
         }
-        out.push(meta("model.norm.weight".into(), vec![h]));
+        out.push(meta(weight(FINAL_NORM), vec![h]));
         if !self.tie_word_embeddings {
-            out.push(meta("lm_head.weight".into(), vec![self.vocab_size, h]));
+            out.push(meta(weight(LM_HEAD), vec![self.vocab_size, h]));
         }
         out
     }

@@ -1,6 +1,7 @@
 //! The tensors of a Llama-family model, by Hugging Face name, and how they are loaded and replaced.
 
 use candle_core::{DType, Device, Tensor};
+use cycleqd_weights::llama_names::{weight, LayerPart, EMBED, FINAL_NORM, LM_HEAD};
 
 use crate::config::ArchConfig;
 use crate::error::{InferError, Result};
@@ -55,50 +56,36 @@ pub fn tensor_specs(config: &ArchConfig) -> Vec<TensorSpec> {
     let (h, i) = (config.hidden_size, config.intermediate_size);
     let q_out = config.num_attention_heads * config.head_dim;
     let kv_out = config.num_key_value_heads * config.head_dim;
-    push(
-        "model.embed_tokens.weight".into(),
-        vec![config.vocab_size, h],
-    );
+    push(weight(EMBED), vec![config.vocab_size, h]);
     for l in 0..config.num_hidden_layers {
-        let p = format!("model.layers.{l}");
-        push(format!("{p}.input_layernorm.weight"), vec![h]);
-        let projections = [
-            ("self_attn.q_proj", q_out, h, config.qkv_bias),
-            ("self_attn.k_proj", kv_out, h, config.qkv_bias),
-            ("self_attn.v_proj", kv_out, h, config.qkv_bias),
-            ("self_attn.o_proj", h, q_out, config.o_bias),
+        push(LayerPart::InputNorm.name(l, "weight"), vec![h]);
+        let attention_shapes = [
+            (q_out, h, config.qkv_bias),
+            (kv_out, h, config.qkv_bias),
+            (kv_out, h, config.qkv_bias),
+            (h, q_out, config.o_bias),
         ];
-        for (name, out, inp, bias) in projections {
-            push(format!("{p}.{name}.weight"), vec![out, inp]);
+        for (part, (out, inp, bias)) in LayerPart::ATTENTION.into_iter().zip(attention_shapes) {
+            push(part.name(l, "weight"), vec![out, inp]);
             if bias {
-                push(format!("{p}.{name}.bias"), vec![out]);
+                push(part.name(l, "bias"), vec![out]);
             }
         }
         if config.qk_norm {
-            push(
-                format!("{p}.self_attn.q_norm.weight"),
-                vec![config.head_dim],
-            );
-            push(
-                format!("{p}.self_attn.k_norm.weight"),
-                vec![config.head_dim],
-            );
+            push(LayerPart::QNorm.name(l, "weight"), vec![config.head_dim]);
+            push(LayerPart::KNorm.name(l, "weight"), vec![config.head_dim]);
         }
-        push(format!("{p}.post_attention_layernorm.weight"), vec![h]);
-        for (name, out, inp) in [
-            ("mlp.gate_proj", i, h),
-            ("mlp.up_proj", i, h),
-            ("mlp.down_proj", h, i),
-        ] {
-            push(format!("{p}.{name}.weight"), vec![out, inp]);
+        push(LayerPart::PostAttentionNorm.name(l, "weight"), vec![h]);
+        for (part, (out, inp)) in LayerPart::MLP.into_iter().zip([(i, h), (i, h), (h, i)]) {
+            push(part.name(l, "weight"), vec![out, inp]);
             if config.mlp_bias {
-                push(format!("{p}.{name}.bias"), vec![out]);
+                push(part.name(l, "bias"), vec![out]);
             }
         }
     }
-    push("model.norm.weight".into(), vec![h]);
+    push(weight(FINAL_NORM), vec![h]);
     if !config.tie_word_embeddings {
-        push("lm_head.weight".into(), vec![config.vocab_size, h]);
+        push(weight(LM_HEAD), vec![config.vocab_size, h]);
     }
     specs
 }

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+use cycleqd_weights::llama_names::LayerPart;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Uniform};
@@ -10,16 +11,17 @@ use rand_distr::{Distribution, Uniform};
 use crate::config::ArchConfig;
 use crate::error::{InferError, Result};
 
-/// The projections of a decoder layer that can carry an adapter, by their Hugging Face names.
-pub const LORA_MODULES: [&str; 7] = [
-    "q_proj",
-    "k_proj",
-    "v_proj",
-    "o_proj",
-    "gate_proj",
-    "up_proj",
-    "down_proj",
-];
+/// The projections of a decoder layer that can carry an adapter, by their Hugging Face names
+/// ([`LayerPart::PROJECTIONS`]).
+pub const LORA_MODULES: [&str; 7] = {
+    let mut names = [""; 7];
+    let mut i = 0;
+    while i < 7 {
+        names[i] = LayerPart::PROJECTIONS[i].module();
+        i += 1;
+    }
+    names
+};
 
 /// What to adapt and how.
 #[derive(Clone, Debug, PartialEq)]
@@ -88,11 +90,7 @@ pub(crate) struct AdapterSpec {
 impl AdapterSpec {
     /// The Hugging Face name of the adapted weight, e.g. `model.layers.3.mlp.up_proj.weight`.
     pub(crate) fn weight_name(&self) -> String {
-        let block = if self.module < 4 { "self_attn" } else { "mlp" };
-        format!(
-            "model.layers.{}.{block}.{}.weight",
-            self.layer, LORA_MODULES[self.module]
-        )
+        LayerPart::PROJECTIONS[self.module].name(self.layer, "weight")
     }
 }
 

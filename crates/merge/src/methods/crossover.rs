@@ -3,25 +3,20 @@
 //! with the weights w_i drawn once per child from Normal(1 + mu, sigma), the same for every
 //! tensor (spec: CYCLEQD.md, "Crossover").
 
+use cycleqd_recipe::{crossover_tau, RecipeError};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use rand_distr::{Distribution, Normal};
 
 use super::spec::{spec, BaseRole, DefaultValue, Kind, MethodSpec, Scope};
 use super::MergeMethod;
 use super::{difference, ModelParams, TensorInputs};
 use crate::error::{MergeError, Result};
 
-/// Weight sums closer to zero than this are redrawn: the child would be unbounded.
-const MIN_WEIGHT_SUM: f64 = 1e-6;
-/// Redraws before giving up (only reachable with a mean near zero and a tiny sigma).
-const MAX_DRAWS: usize = 1000;
-
 /// The crossover of one tensor with weights already drawn (see [`draw_crossover_weights`]).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Crossover {
     /// One weight per parent, in the order of the models.
-    pub weights: Vec<f64>,
+    pub weights: Vec<f32>,
 }
 
 impl Crossover {
@@ -34,56 +29,20 @@ impl Crossover {
     }
 }
 
-/// Draws the weights of one child: `count` values i.i.d. Normal(1 + mu, sigma) from a generator
-/// seeded with `seed`, drawn again while their sum is within 1e-6 of zero.
-pub fn draw_crossover_weights(seed: u64, mu: f64, sigma: f64, count: usize) -> Result<Vec<f64>> {
-    if count == 0 {
-        return Err(invalid("crossover needs at least one parent".into()));
-    }
-    let valid = mu.is_finite() && sigma.is_finite() && sigma >= 0.0;
-    let normal = Normal::new(1.0 + mu, sigma)
-        .ok()
-        .filter(|_| valid)
-        .ok_or_else(|| {
-            invalid(format!(
-            "crossover sigma must be a finite number >= 0 and mu finite, got mu {mu}, sigma {sigma}"
-        ))
-        })?;
+/// Draws the weights of one child with the evolve run's draw
+/// ([`cycleqd_recipe::draw_crossover_weights`]) from a generator seeded with `seed`.
+pub fn draw_crossover_weights(seed: u64, mu: f64, sigma: f64, count: usize) -> Result<Vec<f32>> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    for _ in 0..MAX_DRAWS {
-        let weights: Vec<f64> = (0..count).map(|_| normal.sample(&mut rng)).collect();
-        if weights.iter().sum::<f64>().abs() >= MIN_WEIGHT_SUM {
-            return Ok(weights);
-        }
-    }
-    Err(invalid(format!(
-        "crossover weights from Normal(1 + {mu}, {sigma}) summed to about 0 in {MAX_DRAWS} draws; use a mean further from 0"
-    )))
+    cycleqd_recipe::draw_crossover_weights(&mut rng, mu as f32, sigma as f32, count)
+        .map_err(invalid)
 }
 
-/// The child's task vector from its parents' task vectors: sum_i w_i tau_i / sum_i w_i.
-pub fn crossover_tau(taus: &[&[f32]], weights: &[f64]) -> Result<Vec<f32>> {
-    let coefficients = coefficients(taus.len(), weights)?;
-    let n = taus[0].len();
-    if let Some(t) = taus.iter().find(|t| t.len() != n) {
-        return Err(invalid(format!(
-            "parents' task vectors differ in length: {} and {n}",
-            t.len()
-        )));
-    }
-    let mut out = vec![0.0f32; n];
-    for (tau, c) in taus.iter().zip(&coefficients) {
-        out.iter_mut()
-            .zip(tau.iter())
-            .for_each(|(o, t)| *o += c * t);
-    }
-    Ok(out)
-}
-
-/// The child's weights: base + crossover of the parents' task vectors (parents - base).
-pub fn crossover_tensor(base: &[f32], parents: &[&[f32]], weights: &[f64]) -> Result<Vec<f32>> {
+/// The child's weights: base + the evolve run's crossover ([`crossover_tau`]) of the parents'
+/// task vectors (parents - base), so a merge and a run's child with the same weights are the
+/// same bits.
+pub fn crossover_tensor(base: &[f32], parents: &[&[f32]], weights: &[f32]) -> Result<Vec<f32>> {
     if let Some(p) = parents.iter().find(|p| p.len() != base.len()) {
-        return Err(invalid(format!(
+        return Err(MergeError::Invalid(format!(
             "a parent has {} values, the base {}",
             p.len(),
             base.len()
@@ -91,30 +50,13 @@ pub fn crossover_tensor(base: &[f32], parents: &[&[f32]], weights: &[f64]) -> Re
     }
     let taus: Vec<Vec<f32>> = parents.iter().map(|p| difference(p, base)).collect();
     let tau_refs: Vec<&[f32]> = taus.iter().map(Vec::as_slice).collect();
-    let mut child = crossover_tau(&tau_refs, weights)?;
+    let mut child = crossover_tau(&tau_refs, weights).map_err(invalid)?;
     child.iter_mut().zip(base).for_each(|(c, b)| *c += b);
     Ok(child)
 }
 
-/// w_i / sum w, rounded once to f32.
-fn coefficients(parents: usize, weights: &[f64]) -> Result<Vec<f32>> {
-    if parents == 0 || parents != weights.len() {
-        return Err(invalid(format!(
-            "{parents} parents but {} crossover weights",
-            weights.len()
-        )));
-    }
-    let sum: f64 = weights.iter().sum();
-    if sum.is_nan() || sum.abs() < MIN_WEIGHT_SUM {
-        return Err(invalid(format!(
-            "crossover weights {weights:?} sum to about 0"
-        )));
-    }
-    Ok(weights.iter().map(|w| (w / sum) as f32).collect())
-}
-
-fn invalid(problem: String) -> MergeError {
-    MergeError::Invalid(problem)
+fn invalid(error: RecipeError) -> MergeError {
+    MergeError::Invalid(error.to_string())
 }
 
 /// `cycleqd_crossover` (ours): the base and at least two parents, one set of weights per merge.
@@ -157,6 +99,7 @@ mod tests {
     fn weight_statistics_follow_the_normal() {
         let draws: Vec<f64> = (0..4000)
             .flat_map(|seed| draw_crossover_weights(seed, 0.5, 0.2, 2).unwrap())
+            .map(f64::from)
             .collect();
         let mean = draws.iter().sum::<f64>() / draws.len() as f64;
         let var = draws.iter().map(|w| (w - mean).powi(2)).sum::<f64>() / draws.len() as f64;
@@ -189,8 +132,8 @@ mod tests {
         fn child_of_a_model_with_itself_is_that_model(
             base in proptest::collection::vec(-1.0f32..1.0, 1..30),
             delta in proptest::collection::vec(-0.1f32..0.1, 30),
-            w1 in 0.5f64..1.5,
-            w2 in 0.5f64..1.5,
+            w1 in 0.5f32..1.5,
+            w2 in 0.5f32..1.5,
         ) {
             let p: Vec<f32> = base.iter().zip(&delta).map(|(b, d)| b + d).collect();
             let child = crossover_tensor(&base, &[&p, &p], &[w1, w2]).unwrap();
@@ -200,16 +143,18 @@ mod tests {
         }
 
         #[test]
-        fn task_vector_is_a_weighted_mean(
-            t1 in proptest::collection::vec(-1.0f32..1.0, 8),
-            t2 in proptest::collection::vec(-1.0f32..1.0, 8),
-            w1 in 0.5f64..1.5,
-            w2 in 0.5f64..1.5,
+        fn child_is_the_evolve_runs_crossover_on_the_base(
+            base in proptest::collection::vec(-1.0f32..1.0, 8),
+            p1 in proptest::collection::vec(-1.0f32..1.0, 8),
+            p2 in proptest::collection::vec(-1.0f32..1.0, 8),
+            w1 in 0.5f32..1.5,
+            w2 in 0.5f32..1.5,
         ) {
-            let tau = crossover_tau(&[&t1, &t2], &[w1, w2]).unwrap();
+            let child = crossover_tensor(&base, &[&p1, &p2], &[w1, w2]).unwrap();
+            let w = cycleqd_recipe::CrossoverWeights { w1, w2 };
             for i in 0..8 {
-                let want = (w1 * f64::from(t1[i]) + w2 * f64::from(t2[i])) / (w1 + w2);
-                prop_assert!((f64::from(tau[i]) - want).abs() < 1e-6);
+                let want = w.mix(p1[i] - base[i], p2[i] - base[i]) + base[i];
+                prop_assert_eq!(child[i].to_bits(), want.to_bits());
             }
         }
     }

@@ -29,7 +29,7 @@ mod task_arithmetic;
 mod ties;
 
 pub use arcee_fusion::ArceeFusion;
-pub use crossover::{crossover_tau, crossover_tensor, draw_crossover_weights, Crossover};
+pub use crossover::{crossover_tensor, draw_crossover_weights, Crossover};
 pub use karcher::Karcher;
 pub use linear::Linear;
 pub use model_stock::ModelStock;

@@ -18,6 +18,7 @@ use crate::error::TaskError;
 use crate::model::{ChatMessage, GenParams, TextModel};
 use crate::oracle::{ProvidesReferences, ReferenceDialogue, ReferenceTurn};
 use crate::sandbox::{Limits, Program, Sandbox};
+use crate::suite_settings::{SuiteSettings, WithSettings};
 use crate::task::{
     chat_prompts, fingerprint_of, generate_all, grade_in_parallel, limited, EvalOptions,
     SampleRecord, Task, TaskResult, Verdict,
@@ -34,12 +35,9 @@ pub fn completion_stops() -> Vec<String> {
 /// A suite of coding problems.
 #[derive(Debug, Clone)]
 pub struct CodingTask {
-    name: String,
+    settings: SuiteSettings<Limits>,
     problems: Vec<CodingProblem>,
     style: PromptStyle,
-    system: Option<String>,
-    generation: GenParams,
-    limits: Limits,
 }
 
 #[derive(Serialize)]
@@ -64,15 +62,9 @@ impl CodingTask {
     /// A task over `problems`, prompted as instructions, 512 new tokens at most.
     pub fn new(name: impl Into<String>, problems: Vec<CodingProblem>) -> Self {
         CodingTask {
-            name: name.into(),
+            settings: SuiteSettings::new(name, None, 512, coding_limits()),
             problems,
             style: PromptStyle::Instruct,
-            system: None,
-            generation: GenParams {
-                max_new_tokens: 512,
-                stop: vec![],
-            },
-            limits: coding_limits(),
         }
     }
 
@@ -92,7 +84,7 @@ impl CodingTask {
         if style == PromptStyle::Completion {
             if let Some(p) = self.problems.iter().find(|p| p.code_prompt.is_empty()) {
                 return Err(TaskError::Config {
-                    task: self.name,
+                    task: self.settings.name,
                     message: format!(
                         "problem {} is described in words only; completion prompts need code \
                          to continue (use the instruct style)",
@@ -100,39 +92,15 @@ impl CodingTask {
                     ),
                 });
             }
-            self.generation.stop = completion_stops();
+            self.settings.generation.stop = completion_stops();
         }
         self.style = style;
         Ok(self)
     }
 
-    /// Adds a system message in front of instruct prompts.
-    pub fn with_system_prompt(mut self, system: Option<String>) -> Self {
-        self.system = system;
-        self
-    }
-
-    /// Generation settings.
-    pub fn with_gen_params(mut self, generation: GenParams) -> Self {
-        self.generation = generation;
-        self
-    }
-
-    /// Sandbox limits for the tests.
-    pub fn with_limits(mut self, limits: Limits) -> Self {
-        self.limits = limits;
-        self
-    }
-
     /// Keeps only the first `count` problems (all when there are fewer).
     pub fn with_count(mut self, count: usize) -> Self {
         self.problems.truncate(count);
-        self
-    }
-
-    /// Renames the task.
-    pub fn with_name(mut self, name: impl Into<String>) -> Self {
-        self.name = name.into();
         self
     }
 
@@ -143,9 +111,7 @@ impl CodingTask {
 
     /// The conversation an instruct model is given for `problem`.
     pub fn opening(&self, problem: &CodingProblem) -> Vec<ChatMessage> {
-        let mut messages: Vec<ChatMessage> = self.system.iter().map(ChatMessage::system).collect();
-        messages.push(ChatMessage::user(problem.question.clone()));
-        messages
+        self.settings.opening(problem.question.clone())
     }
 
     /// Runs `problem`'s tests on a reply in a fresh sandbox. The program must exit with
@@ -159,7 +125,7 @@ print({token:?})
 ",
             problem.program(output, self.style)
         );
-        let mut sandbox = Sandbox::new(self.limits.clone())?;
+        let mut sandbox = Sandbox::new(self.settings.limits.clone())?;
         let outcome = sandbox.run(&Program::python(&program))?;
         let finished = outcome.stdout_text().lines().any(|l| l == token);
         Ok(if outcome.success() && finished {
@@ -179,9 +145,17 @@ print({token:?})
     }
 }
 
+impl WithSettings for CodingTask {
+    type Limits = Limits;
+
+    fn settings_mut(&mut self) -> &mut SuiteSettings<Limits> {
+        &mut self.settings
+    }
+}
+
 impl Task for CodingTask {
     fn name(&self) -> &str {
-        &self.name
+        &self.settings.name
     }
 
     fn fingerprint(&self) -> String {
@@ -190,9 +164,9 @@ impl Task for CodingTask {
             &Fingerprinted {
                 problems: &self.problems,
                 style: self.style,
-                system: &self.system,
-                generation: &self.generation,
-                limits: &self.limits,
+                system: &self.settings.system,
+                generation: &self.settings.generation,
+                limits: &self.settings.limits,
             },
         )
     }
@@ -214,7 +188,12 @@ impl Task for CodingTask {
             }
             PromptStyle::Completion => problems.iter().map(|p| p.code_prompt.clone()).collect(),
         };
-        let outputs = generate_all(model, &prompts, &self.generation, options.batch_size)?;
+        let outputs = generate_all(
+            model,
+            &prompts,
+            &self.settings.generation,
+            options.batch_size,
+        )?;
         let jobs: Vec<_> = problems.iter().zip(prompts).zip(outputs).collect();
         let samples = grade_in_parallel(
             &jobs,

@@ -25,6 +25,7 @@ use crate::error::TaskError;
 use crate::jsonl::read_records;
 use crate::model::{ChatMessage, GenParams, TextModel};
 use crate::oracle::{ProvidesReferences, ReferenceDialogue, ReferenceTurn};
+use crate::suite_settings::{SuiteSettings, WithSettings};
 use crate::task::{
     chat_prompts, fingerprint_of, generate_all, grade_in_parallel, limited, EvalOptions,
     SampleRecord, Task, TaskResult, Verdict,
@@ -101,19 +102,16 @@ pub fn load_db_problems(path: &Path) -> Result<Vec<DbProblem>, TaskError> {
 
 /// A suite of database problems on one engine.
 pub struct DbTask {
-    name: String,
+    settings: SuiteSettings<DbLimits>,
     problems: Vec<DbProblem>,
     engine: Box<dyn Engine>,
     engine_kind: &'static str,
-    system: Option<String>,
-    generation: GenParams,
-    limits: DbLimits,
 }
 
 impl std::fmt::Debug for DbTask {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("DbTask")
-            .field("name", &self.name)
+            .field("name", &self.settings.name)
             .field("problems", &self.problems.len())
             .field("engine", &self.engine_kind)
             .finish()
@@ -148,46 +146,16 @@ impl DbTask {
             DbBackend::Postgres { url } => (Box::new(PostgresEngine::connect(url)?), "postgres"),
         };
         Ok(DbTask {
-            name: name.into(),
+            settings: SuiteSettings::new(name, Some(DB_SYSTEM_PROMPT), 256, DbLimits::default()),
             problems,
             engine,
             engine_kind,
-            system: Some(DB_SYSTEM_PROMPT.to_string()),
-            generation: GenParams {
-                max_new_tokens: 256,
-                stop: vec![],
-            },
-            limits: DbLimits::default(),
         })
     }
 
     /// Problems from a JSON-lines file (see [`load_db_problems`]).
     pub fn from_jsonl(path: &Path, backend: &DbBackend) -> Result<Self, TaskError> {
         DbTask::new("db", load_db_problems(path)?, backend)
-    }
-
-    /// Replaces the system prompt (`None`: the schema and question alone).
-    pub fn with_system_prompt(mut self, system: Option<String>) -> Self {
-        self.system = system;
-        self
-    }
-
-    /// Generation settings.
-    pub fn with_gen_params(mut self, generation: GenParams) -> Self {
-        self.generation = generation;
-        self
-    }
-
-    /// Statement limits.
-    pub fn with_limits(mut self, limits: DbLimits) -> Self {
-        self.limits = limits;
-        self
-    }
-
-    /// Renames the task.
-    pub fn with_name(mut self, name: impl Into<String>) -> Self {
-        self.name = name.into();
-        self
     }
 
     /// The problems.
@@ -202,13 +170,8 @@ impl DbTask {
 
     /// The conversation the model is given.
     pub fn opening(&self, problem: &DbProblem) -> Vec<ChatMessage> {
-        let mut messages: Vec<ChatMessage> = self.system.iter().map(ChatMessage::system).collect();
-        messages.push(ChatMessage::user(format!(
-            "{}\n{}",
-            problem.schema_text(),
-            problem.question
-        )));
-        messages
+        self.settings
+            .opening(format!("{}\n{}", problem.schema_text(), problem.question))
     }
 
     /// Runs a reply's SQL against the problem and grades it.
@@ -224,7 +187,7 @@ impl DbTask {
         }
         let attempt = self
             .engine
-            .attempt(problem, &sql, may_change, &self.limits)?;
+            .attempt(problem, &sql, may_change, &self.settings.limits)?;
         Ok(match attempt.actual {
             Err(message) => Verdict::fail(format!("the statement failed: {message}")),
             Ok(actual) => match compare(&attempt.expected, &actual, problem.is_ordered()) {
@@ -235,9 +198,17 @@ impl DbTask {
     }
 }
 
+impl WithSettings for DbTask {
+    type Limits = DbLimits;
+
+    fn settings_mut(&mut self) -> &mut SuiteSettings<DbLimits> {
+        &mut self.settings
+    }
+}
+
 impl Task for DbTask {
     fn name(&self) -> &str {
-        &self.name
+        &self.settings.name
     }
 
     /// The engine is not part of the fingerprint: both engines grade alike.
@@ -246,9 +217,9 @@ impl Task for DbTask {
             "db",
             &Fingerprinted {
                 problems: &self.problems,
-                system: &self.system,
-                generation: &self.generation,
-                limits: &self.limits,
+                system: &self.settings.system,
+                generation: &self.settings.generation,
+                limits: &self.settings.limits,
             },
         )
     }
@@ -265,7 +236,12 @@ impl Task for DbTask {
         let problems = limited(&self.problems, options.limit);
         let openings: Vec<_> = problems.iter().map(|p| self.opening(p)).collect();
         let prompts = chat_prompts(model, &openings)?;
-        let outputs = generate_all(model, &prompts, &self.generation, options.batch_size)?;
+        let outputs = generate_all(
+            model,
+            &prompts,
+            &self.settings.generation,
+            options.batch_size,
+        )?;
         let jobs: Vec<_> = problems.iter().zip(prompts).zip(outputs).collect();
         let samples = grade_in_parallel(
             &jobs,

@@ -27,6 +27,7 @@ use crate::db::{DbBackend, DbTask};
 use crate::error::TaskError;
 use crate::model::GenParams;
 use crate::os::{OsMode, OsTask};
+use crate::suite_settings::WithSettings;
 
 /// A data split.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

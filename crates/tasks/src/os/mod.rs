@@ -22,6 +22,7 @@ use crate::jsonl::read_records;
 use crate::model::{ChatMessage, GenParams, TextModel};
 use crate::oracle::{ProvidesReferences, ReferenceDialogue, ReferenceTurn};
 use crate::sandbox::{Limits, Program, Sandbox};
+use crate::suite_settings::{SuiteSettings, WithSettings};
 use crate::task::{
     chat_prompts, fingerprint_of, generate_all, grade_in_parallel, limited, update_in_parallel,
     EvalOptions, SampleRecord, Task, TaskResult, Verdict,
@@ -46,12 +47,9 @@ pub enum OsMode {
 /// A suite of OS problems.
 #[derive(Debug, Clone)]
 pub struct OsTask {
-    name: String,
+    settings: SuiteSettings<Limits>,
     problems: Vec<OsProblem>,
     mode: OsMode,
-    system: Option<String>,
-    generation: GenParams,
-    limits: Limits,
 }
 
 #[derive(Serialize)]
@@ -101,45 +99,15 @@ impl OsTask {
             OsMode::Agent { .. } => AGENT_SYSTEM_PROMPT,
         };
         OsTask {
-            name: name.into(),
+            settings: SuiteSettings::new(name, Some(system), 256, os_limits()),
             problems,
             mode,
-            system: Some(system.to_string()),
-            generation: GenParams {
-                max_new_tokens: 256,
-                stop: vec![],
-            },
-            limits: os_limits(),
         }
     }
 
     /// Problems from a JSON-lines file (see [`load_os_problems`]).
     pub fn from_jsonl(path: &Path, mode: OsMode) -> Result<Self, TaskError> {
         Ok(OsTask::new("os", load_os_problems(path)?, mode))
-    }
-
-    /// Replaces the system prompt (`None`: the question alone, as tiny models are trained).
-    pub fn with_system_prompt(mut self, system: Option<String>) -> Self {
-        self.system = system;
-        self
-    }
-
-    /// Generation settings.
-    pub fn with_gen_params(mut self, generation: GenParams) -> Self {
-        self.generation = generation;
-        self
-    }
-
-    /// Sandbox limits of every command.
-    pub fn with_limits(mut self, limits: Limits) -> Self {
-        self.limits = limits;
-        self
-    }
-
-    /// Renames the task.
-    pub fn with_name(mut self, name: impl Into<String>) -> Self {
-        self.name = name.into();
-        self
     }
 
     /// The problems.
@@ -154,9 +122,7 @@ impl OsTask {
 
     /// The conversation the model starts from.
     pub fn opening(&self, problem: &OsProblem) -> Vec<ChatMessage> {
-        let mut messages: Vec<ChatMessage> = self.system.iter().map(ChatMessage::system).collect();
-        messages.push(ChatMessage::user(problem.question.clone()));
-        messages
+        self.settings.opening(problem.question.clone())
     }
 
     /// Grades one single-turn reply in a fresh sandbox.
@@ -165,7 +131,7 @@ impl OsTask {
         problem: &OsProblem,
         reply: &str,
     ) -> Result<Verdict, TaskError> {
-        let mut prepared = problem.prepare(Sandbox::new(self.limits.clone())?)?;
+        let mut prepared = problem.prepare(Sandbox::new(self.settings.limits.clone())?)?;
         let command = single_turn_command(reply);
         if command.is_empty() {
             return Ok(Verdict::fail("no command"));
@@ -187,7 +153,12 @@ impl OsTask {
     ) -> Result<Vec<SampleRecord>, TaskError> {
         let openings: Vec<_> = problems.iter().map(|p| self.opening(p)).collect();
         let prompts = chat_prompts(model, &openings)?;
-        let outputs = generate_all(model, &prompts, &self.generation, options.batch_size)?;
+        let outputs = generate_all(
+            model,
+            &prompts,
+            &self.settings.generation,
+            options.batch_size,
+        )?;
         let jobs: Vec<_> = problems.iter().zip(prompts).zip(outputs).collect();
         grade_in_parallel(
             &jobs,
@@ -234,7 +205,10 @@ impl OsTask {
                 .collect();
             update_in_parallel(&mut episodes, options.workers, |e| {
                 let start = Instant::now();
-                e.prepared = Some(e.problem.prepare(Sandbox::new(self.limits.clone())?)?);
+                e.prepared = Some(
+                    e.problem
+                        .prepare(Sandbox::new(self.settings.limits.clone())?)?,
+                );
                 e.grading_seconds += start.elapsed().as_secs_f64();
                 Ok(())
             })?;
@@ -250,7 +224,12 @@ impl OsTask {
                     .map(|&i| episodes[i].conversation.clone())
                     .collect();
                 let prompts = chat_prompts(model, &conversations)?;
-                let outputs = generate_all(model, &prompts, &self.generation, options.batch_size)?;
+                let outputs = generate_all(
+                    model,
+                    &prompts,
+                    &self.settings.generation,
+                    options.batch_size,
+                )?;
                 for ((&i, prompt), (output, gen_s)) in active.iter().zip(prompts).zip(outputs) {
                     let e = &mut episodes[i];
                     if round == 0 {
@@ -309,9 +288,17 @@ impl OsTask {
     }
 }
 
+impl WithSettings for OsTask {
+    type Limits = Limits;
+
+    fn settings_mut(&mut self) -> &mut SuiteSettings<Limits> {
+        &mut self.settings
+    }
+}
+
 impl Task for OsTask {
     fn name(&self) -> &str {
-        &self.name
+        &self.settings.name
     }
 
     fn fingerprint(&self) -> String {
@@ -320,9 +307,9 @@ impl Task for OsTask {
             &Fingerprinted {
                 problems: &self.problems,
                 mode: self.mode,
-                system: &self.system,
-                generation: &self.generation,
-                limits: &self.limits,
+                system: &self.settings.system,
+                generation: &self.settings.generation,
+                limits: &self.settings.limits,
             },
         )
     }

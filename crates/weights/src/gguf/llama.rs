@@ -11,6 +11,7 @@ use super::ggml_type::GgmlType;
 use super::keys::{opt_count, opt_f64, opt_str, opt_u64, req_count, req_f64, req_str};
 use super::permute::unpermute_rows;
 use super::tokenizer::TokenizerFiles;
+use crate::llama_names::{LayerPart, MODEL_TENSORS};
 
 /// One tensor of the Hugging Face model and where it comes from in the GGUF.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,19 +26,15 @@ pub struct HfTensorEntry {
     pub gguf_type: GgmlType,
 }
 
-/// Per-layer GGUF tensor stems, their Hugging Face names, and whether llama.cpp permuted them
-/// (`Some(true)`: by `n_head`, `Some(false)`: by `n_head_kv`).
-const LAYER_PARTS: [(&str, &str, Option<bool>); 9] = [
-    ("attn_norm", "input_layernorm", None),
-    ("attn_q", "self_attn.q_proj", Some(true)),
-    ("attn_k", "self_attn.k_proj", Some(false)),
-    ("attn_v", "self_attn.v_proj", None),
-    ("attn_output", "self_attn.o_proj", None),
-    ("ffn_norm", "post_attention_layernorm", None),
-    ("ffn_gate", "mlp.gate_proj", None),
-    ("ffn_up", "mlp.up_proj", None),
-    ("ffn_down", "mlp.down_proj", None),
-];
+/// Whether llama.cpp permuted a layer part's rows: `Some(true)` by `n_head` (queries),
+/// `Some(false)` by `n_head_kv` (keys).
+fn permuted(part: LayerPart) -> Option<bool> {
+    match part {
+        LayerPart::Q => Some(true),
+        LayerPart::K => Some(false),
+        _ => None,
+    }
+}
 
 /// Orders Hugging Face tensors: (group: embeddings, layers, norm, head; layer; part; weight/bias).
 type SortKey = (u8, usize, usize, u8);
@@ -399,13 +396,11 @@ fn hf_name(
         "bias" => 1,
         _ => return Err(unmapped()),
     };
-    let global = match stem {
-        "token_embd" => Some((0, "model.embed_tokens")),
-        "output_norm" => Some((2, "model.norm")),
-        "output" => Some((3, "lm_head")),
-        _ => None,
-    };
-    if let Some((group, hf)) = global {
+    let global = MODEL_TENSORS.iter().position(|(gguf, _)| *gguf == stem);
+    if let Some(position) = global {
+        // Groups: 0 embeddings, 1 layers, 2 final norm, 3 head.
+        let group = if position == 0 { 0 } else { position as u8 + 1 };
+        let hf = MODEL_TENSORS[position].1;
         return Ok(((group, 0, 0, suffix_rank), format!("{hf}.{suffix}"), None));
     }
     let rest = stem.strip_prefix("blk.").ok_or_else(unmapped)?;
@@ -420,14 +415,14 @@ fn hf_name(
             ),
         ));
     }
-    let (rank, (_, hf, permuted)) = LAYER_PARTS
-        .iter()
+    let (rank, layer_part) = LayerPart::ALL
+        .into_iter()
         .enumerate()
-        .find(|(_, (gguf, _, _))| *gguf == part)
+        .find(|(_, p)| p.gguf() == Some(part))
         .ok_or_else(unmapped)?;
     Ok((
         (1, layer, rank, suffix_rank),
-        format!("model.layers.{layer}.{hf}.{suffix}"),
-        *permuted,
+        layer_part.name(layer, suffix),
+        permuted(layer_part),
     ))
 }
