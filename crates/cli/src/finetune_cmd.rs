@@ -486,7 +486,7 @@ impl Progress {
         let rate = self.tokens as f64 / self.elapsed().max(1e-9);
         self.bar.set_position((r.step + 1) as u64);
         self.bar
-            .set_message(format!("fine-tuning · loss {loss:.4} · {rate:.0} tokens/s"));
+            .set_message(format!("loss {loss:.4} · {rate:.0} tokens/s"));
         let every = (self.total / 10).max(1);
         if !self.terminal && ((r.step + 1).is_multiple_of(every) || r.step + 1 == self.total) {
             let run_here = (r.step + 1 - self.first_step).max(1);

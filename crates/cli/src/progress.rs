@@ -2,16 +2,16 @@
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-/// A bar counting `total` items, labelled `what`.
+/// A bar counting `total` items, labelled `what`; its message, when set, follows dimmed.
 pub fn bar(total: u64, what: &str) -> ProgressBar {
     let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
     bar.set_style(
         ProgressStyle::with_template(
-            "{msg} [{bar:30}] {pos}/{len} {per_sec} eta {eta} {wide_msg:.dim}",
+            "{prefix} [{bar:30}] {pos}/{len} {per_sec} eta {eta} {wide_msg:.dim}",
         )
         .expect("static template is valid")
         .progress_chars("=> "),
     );
-    bar.set_message(what.to_string());
+    bar.set_prefix(what.to_string());
     bar
 }

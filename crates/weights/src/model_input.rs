@@ -56,7 +56,8 @@ impl ModelInput {
     ) -> Result<Self> {
         if !path.exists() {
             return Err(WeightsError::Invalid(format!(
-                "{}: no such file or folder",
+                "{}: no such file or folder; give a Hugging Face model folder, a llama GGUF \
+                 file or a PEFT adapter folder (`cycleqd data fetch smollm2` fetches a GGUF)",
                 path.display()
             )));
         }
