@@ -12,6 +12,7 @@ use crate::blend::{aggregate_weights, Blend};
 use crate::breed::blend_identity;
 use crate::cycleqd_search::CycleQdOutcome;
 use crate::error::{EvolveError, Result};
+use crate::eval_job::JobModel;
 use crate::report::RunResults;
 use crate::result_rows::{reference_rows, scored_row, write_results};
 use crate::run_context::RunContext;
@@ -153,6 +154,7 @@ pub(crate) fn finish_cycleqd(
             &label,
             &identity,
             optimize,
+            &JobModel::Blend(pick.blend.clone()),
             || ctx.materialize(&pick.blend, &label),
             on_event,
         )?);
@@ -192,12 +194,14 @@ pub(crate) fn finish_weight_search(
     let mut rows = reference_rows(ctx, scorer, on_event)?;
     let label = format!("{method} best");
     let identity = ctx.recipe_identity(genome)?;
+    let blend = Blend::single(genome.clone(), Ancestors::new());
     rows.push(scored_row(
         scorer,
         &label,
         &identity,
         Some(chosen.scores.clone()),
-        || ctx.materialize(&Blend::single(genome.clone(), Ancestors::new()), &label),
+        &JobModel::Blend(blend.clone()),
+        || ctx.materialize(&blend, &label),
         on_event,
     )?);
     let results = RunResults {

@@ -191,6 +191,11 @@ pub struct EvaluationConfig {
     pub cache: Option<PathBuf>,
     /// SVD basis cache (default: `basis` in the run directory).
     pub basis_cache: Option<PathBuf>,
+    /// Evaluate on `cycleqd worker`s through this Redis queue (`redis://HOST:PORT/DB` or
+    /// `rediss://`, password in the URL or `CYCLEQD_REDIS_PASSWORD`) instead of in this
+    /// process; `search.in_flight` jobs are outstanding at once (`docs/distributed.md`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub queue: Option<String>,
 }
 
 impl Default for EvaluationConfig {
@@ -203,6 +208,7 @@ impl Default for EvaluationConfig {
             limit: None,
             cache: None,
             basis_cache: None,
+            queue: None,
         }
     }
 }
@@ -424,6 +430,17 @@ impl RunConfig {
         }
         if self.evaluation.workers == 0 {
             return bad("evaluation.workers", "expected >= 1, got 0".into());
+        }
+        if let Some(url) = &self.evaluation.queue {
+            if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
+                return bad(
+                    "evaluation.queue",
+                    format!(
+                        "expected a redis://HOST:PORT/DB or rediss:// URL, got `{}`",
+                        cycleqd_queue::redact(url)
+                    ),
+                );
+            }
         }
         let t = self.result.temperature;
         if !(t.is_finite() && t > 0.0) {

@@ -1,0 +1,130 @@
+#!/usr/bin/env bash
+# The evaluation queue end to end against a private redis-server on 127.0.0.1 (started here,
+# stopped after): a CycleQD run evaluated by `cycleqd worker` processes must leave the same
+# journal, archives, picks and results as the same run evaluated in-process, although on
+# the way
+#   - a worker whose models differ (it lacks the run's base) refuses a job, which another
+#     worker then does;
+#   - garbage on the jobs stream is set aside (dead-letter stream, with reasons);
+#   - one of three workers is killed with SIGKILL in the middle of a job (its job is
+#     re-delivered after the lease);
+#   - redis-server is killed with SIGKILL and restarted on its append-only file;
+#   - the evolve process is killed with SIGKILL and the run resumed (it re-attaches to its
+#     outstanding jobs).
+#
+#   bash scripts/queue_test.sh CYCLEQD_BIN DEMO_OUT [GENERATIONS]
+#
+# DEMO_OUT is the output of `cycleqd demo --quick` (its models, basis and CycleQD run).
+set -euo pipefail
+
+scripts=$(cd "$(dirname "$0")" && pwd)
+bin=$(realpath "$1")
+demo=$(realpath "$2")
+generations=${3:-12}
+reference="$demo/runs/cycleqd"
+work=$(mktemp -d)
+eval "$(bash "$scripts/redis_start.sh")"
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+  bash "$scripts/redis_start.sh" --stop
+  rm -rf "$work"
+}
+trap cleanup EXIT
+# QUEUE_TEST_KEEP=DIR keeps the logs there.
+keep_logs() { if [ -n "${QUEUE_TEST_KEEP:-}" ]; then mkdir -p "$QUEUE_TEST_KEEP"; cp "$work"/*.log "$QUEUE_TEST_KEEP"/; fi; }
+url="${CYCLEQD_REDIS_URL%/*}/7"
+cli() { redis-cli -u "$url" --no-auth-warning "$@"; }
+
+fail() {
+  keep_logs
+  echo "queue test: $*" >&2
+  for log in "$work"/*.log; do echo "--- $log" >&2; tail -n 30 "$log" >&2; done
+  exit 1
+}
+
+# `config OUT [QUEUE]`: the reference run's config with 3 jobs in flight, its own folder and
+# evaluation cache (so every score is computed again), evaluated on QUEUE when given.
+config() {
+  local queue=()
+  if [ -n "${2:-}" ]; then queue=(-e "/^\[evaluation\]/a queue = \"$2\""); fi
+  sed -e "s|^out = .*|out = \"$1\"|" \
+      -e "s|^cache = .*|cache = \"$1-cache\"|" \
+      -e "/^in_flight = /d" \
+      -e "s|^generations = .*|generations = $generations\nin_flight = 3|" \
+      "${queue[@]}" "$reference/run.toml"
+}
+
+# `wait_for WHAT SECONDS TEST...`: waits until the command succeeds.
+wait_for() {
+  local what=$1 seconds=$2
+  shift 2
+  for _ in $(seq 1 $((seconds * 10))); do
+    if "$@"; then return 0; fi
+    sleep 0.1
+  done
+  fail "timed out waiting for $what"
+}
+results_at_least() { [ -f "$1/qd/journal.jsonl" ] && [ "$(wc -l < "$1/qd/journal.jsonl")" -ge $(($2 + 1)) ]; }
+in_job() { tail -n 1 "$work/$1.log" | grep -q "took job"; }
+
+# The in-process run.
+config "$work/local" > "$work/local.toml"
+"$bin" evolve "$work/local.toml" > "$work/local-run.log" 2>&1 || fail "the local run failed"
+
+# The queued run.
+config "$work/queued" "$url" > "$work/queued.toml"
+grep -q "^queue = " "$work/queued.toml"
+# A worker that has an expert but not the run's base: it must refuse.
+expert=$(sed -n 's/^expert = "\(.*\)"$/\1/p' "$reference/run.toml" | head -n 1)
+"$bin" worker --queue "$url" --name odd --models "$expert" --cache "$work/odd-cache" \
+  --lease-secs 3 > "$work/odd.log" 2>&1 &
+pids+=($!)
+odd=$!
+wait_for "the odd worker" 60 grep -q "waiting for jobs" "$work/odd.log"
+cli XADD cycleqd:eval:jobs '*' job '{"schema":1,' > /dev/null
+cli XADD cycleqd:eval:jobs '*' task celery.ping args '[]' > /dev/null
+"$bin" evolve "$work/queued.toml" > "$work/queued-run.log" 2>&1 &
+pids+=($!)
+run=$!
+wait_for "the odd worker's refusal" 300 grep -q "refused job" "$work/odd.log"
+kill -INT "$odd"
+wait "$odd" || fail "the odd worker did not stop cleanly on SIGINT"
+for w in 1 2 3; do
+  "$bin" worker --queue "$url" --name "w$w" --models "$demo/models" "$demo/basis" \
+    --cache "$work/w$w-cache" --lease-secs 3 > "$work/w$w.log" 2>&1 &
+  pids+=($!)
+  eval "w${w}_pid=$!"
+done
+wait_for "3 results" 600 results_at_least "$work/queued" 3
+wait_for "worker w1 in a job" 300 in_job w1
+kill -9 "$w1_pid"
+wait "$w1_pid" 2>/dev/null || true
+echo "queue test: killed worker w1 in a job" >&2
+wait_for "6 results" 600 results_at_least "$work/queued" 6
+bash "$scripts/redis_start.sh" --restart
+echo "queue test: restarted redis-server (SIGKILL, then the AOF)" >&2
+wait_for "9 results" 600 results_at_least "$work/queued" 9
+kill -9 "$run"
+wait "$run" 2>/dev/null || true
+echo "queue test: killed the run; resuming" >&2
+"$bin" evolve --resume "$work/queued" > "$work/resumed-run.log" 2>&1 || fail "the resumed run failed"
+
+for f in qd/journal.jsonl archives.json picks.json results.json; do
+  cmp "$work/local/$f" "$work/queued/$f" || fail "$f differs between the local and the queued run"
+done
+grep -q "no model folder under" "$work/odd.log" || fail "the odd worker's refusal does not say why"
+grep -q "refused by odd" "$work/queued-run.log" || fail "the run did not report the refusal"
+cat "$work"/w2.log "$work"/w3.log | grep -q "(re-delivered)" ||
+  fail "no worker took the killed worker's job again"
+[ "$(cli XLEN cycleqd:eval:dead)" -ge 2 ] || fail "the garbage was not set aside"
+cli XRANGE cycleqd:eval:dead - + | grep -q "is not JSON" || fail "no reason for the garbage"
+cat "$work"/*.log | grep -q "set aside entry" || fail "no worker logged the garbage"
+for w in 2 3; do
+  pid_var="w${w}_pid"
+  kill -INT "${!pid_var}"
+  wait "${!pid_var}" || fail "worker w$w did not stop cleanly on SIGINT"
+  grep -q "stopped after" "$work/w$w.log" || fail "worker w$w did not say it stopped"
+done
+keep_logs
+echo "queue test: the queued run (1 refusing worker, 3 workers, one killed, redis restarted, run killed and resumed) equals the local run"
