@@ -43,16 +43,17 @@ fail() {
   exit 1
 }
 
-# `config OUT [QUEUE]`: the reference run's config with 3 jobs in flight, its own folder and
-# evaluation cache (so every score is computed again), evaluated on QUEUE when given.
+# `config REFERENCE OUT QUEUE GENERATIONS`: the REFERENCE run's config with 3 jobs in flight,
+# its own folder and evaluation cache (so every score is computed again), evaluated on
+# QUEUE unless empty, with GENERATIONS unless empty.
 config() {
-  local queue=()
-  if [ -n "${2:-}" ]; then queue=(-e "/^\[evaluation\]/a queue = \"$2\""); fi
-  sed -e "s|^out = .*|out = \"$1\"|" \
-      -e "s|^cache = .*|cache = \"$1-cache\"|" \
-      -e "/^in_flight = /d" \
-      -e "s|^generations = .*|generations = $generations\nin_flight = 3|" \
-      "${queue[@]}" "$reference/run.toml"
+  local queue=() generations=()
+  if [ -n "$3" ]; then queue=(-e "/^\[evaluation\]/a queue = \"$3\""); fi
+  if [ -n "$4" ]; then generations=(-e "s|^generations = .*|generations = $4|"); fi
+  sed -e "s|^out = .*|out = \"$2\"|" \
+      -e "s|^cache = .*|cache = \"$2-cache\"|" \
+      -e "s|^in_flight = .*|in_flight = 3|" \
+      "${generations[@]}" "${queue[@]}" "$1/run.toml"
 }
 
 # `wait_for WHAT SECONDS TEST...`: waits until the command succeeds.
@@ -69,11 +70,11 @@ results_at_least() { [ -f "$1/qd/journal.jsonl" ] && [ "$(wc -l < "$1/qd/journal
 in_job() { tail -n 1 "$work/$1.log" | grep -q "took job"; }
 
 # The in-process run.
-config "$work/local" > "$work/local.toml"
+config "$reference" "$work/local" "" "$generations" > "$work/local.toml"
 "$bin" evolve "$work/local.toml" > "$work/local-run.log" 2>&1 || fail "the local run failed"
 
 # The queued run.
-config "$work/queued" "$url" > "$work/queued.toml"
+config "$reference" "$work/queued" "$url" "$generations" > "$work/queued.toml"
 grep -q "^queue = " "$work/queued.toml"
 # A worker that has an expert but not the run's base: it must refuse.
 expert=$(sed -n 's/^expert = "\(.*\)"$/\1/p' "$reference/run.toml" | head -n 1)
@@ -126,5 +127,22 @@ for w in 2 3; do
   wait "${!pid_var}" || fail "worker w$w did not stop cleanly on SIGINT"
   grep -q "stopped after" "$work/w$w.log" || fail "worker w$w did not say it stopped"
 done
+
+# A CMA-ES run on one worker (a new database: a fresh queue) equals the demo's in-process
+# run of the same config.
+url="${CYCLEQD_REDIS_URL%/*}/8"
+config "$demo/runs/cma-es" "$work/cma-es" "$url" "" > "$work/cma-es.toml"
+"$bin" worker --queue "$url" --name solo --models "$demo/models" "$demo/basis" \
+  --cache "$work/solo-cache" > "$work/solo.log" 2>&1 &
+pids+=($!)
+solo=$!
+"$bin" evolve "$work/cma-es.toml" > "$work/cma-es-run.log" 2>&1 || fail "the queued CMA-ES run failed"
+for f in search/evaluations.jsonl search/population.json search/state.json search/stats.csv picks.json results.json; do
+  cmp "$demo/runs/cma-es/$f" "$work/cma-es/$f" || fail "$f differs between the local and the queued CMA-ES run"
+done
+kill -INT "$solo"
+wait "$solo" || fail "worker solo did not stop cleanly on SIGINT"
+[ "$(grep -c "done in" "$work/solo.log")" -ge 19 ] || fail "worker solo did not do the CMA-ES run's evaluations"
+
 keep_logs
-echo "queue test: the queued run (1 refusing worker, 3 workers, one killed, redis restarted, run killed and resumed) equals the local run"
+echo "queue test: the queued run (1 refusing worker, 3 workers, one killed, redis restarted, run killed and resumed) equals the local run; a CMA-ES run on one worker equals the local one"

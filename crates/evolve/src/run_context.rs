@@ -147,6 +147,19 @@ impl RunContext {
         })
     }
 
+    /// Sends the evaluation of a recipe genome on `split` to the run's queue (nothing
+    /// happens when it is cached; only for queued runs, whose scorer never evaluates here).
+    pub fn start_recipe(&self, scorer: &mut Scorer, genome: &Genome, split: Split) -> Result<()> {
+        let model = JobModel::Blend(Blend::single(genome.clone(), Ancestors::new()));
+        let identity = self.recipe_identity(genome)?;
+        scorer.start(&identity, split, &model, || {
+            Err(EvolveError::Invalid(
+                "a queued evaluation was asked for its weights here".into(),
+            ))
+        })?;
+        Ok(())
+    }
+
     /// The identity of the base folder's weights.
     pub fn base_identity(&self) -> String {
         self.identity(&self.basis.base_hash().hex())
