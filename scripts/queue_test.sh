@@ -10,7 +10,9 @@
 #     re-delivered after the lease);
 #   - redis-server is killed with SIGKILL and restarted on its append-only file;
 #   - the evolve process is killed with SIGKILL and the run resumed (it re-attaches to its
-#     outstanding jobs).
+#     outstanding jobs);
+# and a CMA-ES run evaluated by one worker at a time equals the in-process one, although its
+# first worker is stopped by Ctrl-C in the middle of a job (it finishes the job first).
 #
 #   bash scripts/queue_test.sh CYCLEQD_BIN DEMO_OUT [GENERATIONS]
 #
@@ -128,21 +130,39 @@ for w in 2 3; do
   grep -q "stopped after" "$work/w$w.log" || fail "worker w$w did not say it stopped"
 done
 
-# A CMA-ES run on one worker (a new database: a fresh queue) equals the demo's in-process
-# run of the same config.
+# A CMA-ES run on one worker at a time (a new database: a fresh queue) equals the demo's
+# in-process run of the same config. The first worker gets Ctrl-C in the middle of a job:
+# it finishes that job, then stops; a second one takes over.
 url="${CYCLEQD_REDIS_URL%/*}/8"
 config "$demo/runs/cma-es" "$work/cma-es" "$url" "" > "$work/cma-es.toml"
-"$bin" worker --queue "$url" --name solo --models "$demo/models" "$demo/basis" \
-  --cache "$work/solo-cache" > "$work/solo.log" 2>&1 &
+solo() {
+  "$bin" worker --queue "$url" --name "$1" --models "$demo/models" "$demo/basis" \
+    --cache "$work/$1-cache" > "$work/$1.log" 2>&1 &
+  pids+=($!)
+}
+solo solo1
+solo1=$!
+"$bin" evolve "$work/cma-es.toml" > "$work/cma-es-run.log" 2>&1 &
 pids+=($!)
-solo=$!
-"$bin" evolve "$work/cma-es.toml" > "$work/cma-es-run.log" 2>&1 || fail "the queued CMA-ES run failed"
+cma=$!
+done_at_least() { [ "$(grep -c "done in" "$work/$1.log")" -ge "$2" ]; }
+wait_for "3 CMA-ES evaluations" 600 done_at_least solo1 3
+wait_for "worker solo1 in a job" 300 in_job solo1
+taken=$(tail -n 1 "$work/solo1.log" | sed -n 's/.*took job \([0-9a-f]*\).*/\1/p')
+kill -INT "$solo1"
+wait "$solo1" || fail "worker solo1 did not stop cleanly on SIGINT"
+tail -n 2 "$work/solo1.log" | head -n 1 | grep -q "job $taken done in" ||
+  fail "worker solo1 did not finish job $taken before stopping on SIGINT"
+solo solo2
+solo2=$!
+wait "$cma" || fail "the queued CMA-ES run failed"
 for f in search/evaluations.jsonl search/population.json search/state.json search/stats.csv picks.json results.json; do
   cmp "$demo/runs/cma-es/$f" "$work/cma-es/$f" || fail "$f differs between the local and the queued CMA-ES run"
 done
-kill -INT "$solo"
-wait "$solo" || fail "worker solo did not stop cleanly on SIGINT"
-[ "$(grep -c "done in" "$work/solo.log")" -ge 19 ] || fail "worker solo did not do the CMA-ES run's evaluations"
+kill -INT "$solo2"
+wait "$solo2" || fail "worker solo2 did not stop cleanly on SIGINT"
+[ "$(cat "$work/solo1.log" "$work/solo2.log" | grep -c "done in")" -ge 19 ] ||
+  fail "the workers did not do the CMA-ES run's evaluations"
 
 keep_logs
-echo "queue test: the queued run (1 refusing worker, 3 workers, one killed, redis restarted, run killed and resumed) equals the local run; a CMA-ES run on one worker equals the local one"
+echo "queue test: the queued run (1 refusing worker, 3 workers, one killed, redis restarted, run killed and resumed) equals the local run; a CMA-ES run on one worker at a time (the first stopped by Ctrl-C after its job) equals the local one"

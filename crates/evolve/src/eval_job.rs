@@ -119,3 +119,77 @@ impl EvalResult {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(identity: &str, fingerprint: &str) -> EvalJob {
+        EvalJob {
+            site: JobSite {
+                base: "b".repeat(64),
+                experts: vec!["e".repeat(64)],
+                rank_limit: None,
+                basis: "f".repeat(64),
+                dtype: "f32".into(),
+                limit: Some(10),
+                batch_size: 8,
+                workers: 2,
+            },
+            model: JobModel::Folder {
+                hash: "b".repeat(64),
+            },
+            identity: identity.into(),
+            tasks: vec![JobTask {
+                name: "gen-db".into(),
+                spec: "gen-db:split=test,count=10".into(),
+                fingerprint: fingerprint.into(),
+            }],
+        }
+    }
+
+    #[test]
+    fn the_key_is_the_model_identity_and_the_task_fingerprints() {
+        let a = job("m1:F32", "fp1");
+        assert_eq!(a.key(), job("m1:F32", "fp1").key());
+        assert_ne!(a.key(), job("m2:F32", "fp1").key());
+        assert_ne!(a.key(), job("m1:F32", "fp2").key());
+        // Worker-side settings (device, batch size) do not change what is computed.
+        let mut b = a.clone();
+        b.site.batch_size = 64;
+        assert_eq!(a.key(), b.key());
+        let json = serde_json::to_value(&a).unwrap();
+        assert_eq!(serde_json::from_value::<EvalJob>(json).unwrap(), a);
+    }
+
+    #[test]
+    fn results_must_answer_their_job() {
+        let a = job("m1:F32", "fp1");
+        let result = |task: &str, fingerprint: &str, model: &str| TaskResult {
+            task: task.into(),
+            model: model.into(),
+            fingerprint: fingerprint.into(),
+            limit: Some(10),
+            score: 0.5,
+            passed: 5,
+            total: 10,
+            metrics: Default::default(),
+            samples: Vec::new(),
+        };
+        let good = EvalResult {
+            results: vec![result("gen-db", "fp1", "m1:F32")],
+        };
+        assert!(good.check(&a).is_ok());
+        for bad in [
+            EvalResult { results: vec![] },
+            EvalResult {
+                results: vec![result("gen-db", "fp2", "m1:F32")],
+            },
+            EvalResult {
+                results: vec![result("gen-db", "fp1", "m9:F32")],
+            },
+        ] {
+            assert!(bad.check(&a).is_err(), "{bad:?}");
+        }
+    }
+}

@@ -644,6 +644,32 @@ bc_range = [0.0, 0.5]
     }
 
     #[test]
+    fn the_queue_is_a_redis_url_kept_in_the_run_config() {
+        let config = parse(&format!(
+            "{MINIMAL}\n[evaluation]\nqueue = \"redis://10.0.0.5:6379/2\"\n"
+        ))
+        .unwrap();
+        assert_eq!(
+            config.evaluation.queue.as_deref(),
+            Some("redis://10.0.0.5:6379/2")
+        );
+        let again = parse(&config.to_toml()).unwrap();
+        assert_eq!(again.evaluation.queue, config.evaluation.queue);
+        assert!(!parse(MINIMAL).unwrap().to_toml().contains("queue"));
+
+        let err = parse(&format!(
+            "{MINIMAL}\n[evaluation]\nqueue = \"amqp://user:s3cret@host/\"\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("evaluation.queue") && err.contains("redis://"),
+            "{err}"
+        );
+        assert!(!err.contains("s3cret"), "the password leaked: {err}");
+    }
+
+    #[test]
     fn bad_fields_are_named() {
         let one_task = MINIMAL.split("[[task]]\nname = \"db\"").next().unwrap();
         let err = parse(one_task).unwrap_err().to_string();

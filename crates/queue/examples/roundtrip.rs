@@ -39,7 +39,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         worst = worst.max(t.elapsed());
     }
     let total = started.elapsed();
-    worker.join().map_err(|_| "the consumer thread panicked")??;
+    worker
+        .join()
+        .map_err(|_| "the consumer thread panicked")??;
     println!(
         "{jobs} jobs, one at a time: {:.3} ms per job (submit, take, complete, read back); slowest {:.3} ms",
         total.as_secs_f64() * 1e3 / jobs as f64,

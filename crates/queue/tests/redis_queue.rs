@@ -234,3 +234,23 @@ fn a_refused_job_waits_for_another_worker() {
     assert_eq!(d.job, job);
     good.complete(&d, json!(1)).unwrap();
 }
+
+#[test]
+fn a_password_from_the_environment_is_used_when_the_url_has_none() {
+    let Some(url) = server(9) else { return };
+    let (scheme_user, rest) = url.split_once('@').expect("the test server has a password");
+    let password = scheme_user.rsplit(':').next().unwrap().to_string();
+    let bare = format!("redis://{rest}");
+    // Other tests' URLs carry their password, so they never read the variable.
+    std::env::set_var(cycleqd_queue::link::PASSWORD_ENV, &password);
+    let mut run =
+        Producer::connect(&bare).expect("connects with the password from the environment");
+    assert!(run.submit(&JobMessage::new("k-env", json!(0))).unwrap());
+    std::env::set_var(cycleqd_queue::link::PASSWORD_ENV, "wrong");
+    let refused = Producer::connect(&bare)
+        .err()
+        .expect("a wrong password is refused");
+    let message = refused.to_string();
+    assert!(!message.contains(&password), "{message}");
+    std::env::remove_var(cycleqd_queue::link::PASSWORD_ENV);
+}
