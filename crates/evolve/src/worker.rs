@@ -297,27 +297,25 @@ fn basis_candidates(models: &[PathBuf]) -> Vec<PathBuf> {
     let mut out = Vec::new();
     for dir in models {
         out.push(dir.clone());
-        let Ok(entries) = std::fs::read_dir(dir) else {
-            continue;
-        };
-        let mut subs: Vec<PathBuf> = entries
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| p.is_dir())
-            .collect();
-        subs.sort();
-        for sub in subs {
+        for sub in subfolders(dir) {
             out.push(sub.clone());
-            if let Ok(inner) = std::fs::read_dir(&sub) {
-                let mut inner: Vec<PathBuf> = inner
-                    .flatten()
-                    .map(|e| e.path())
-                    .filter(|p| p.is_dir())
-                    .collect();
-                inner.sort();
-                out.extend(inner);
-            }
+            out.extend(subfolders(&sub));
         }
     }
     out
+}
+
+/// The folders in `dir`, sorted (none when it cannot be read).
+fn subfolders(dir: &Path) -> Vec<PathBuf> {
+    let mut subs: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| p.is_dir())
+                .collect()
+        })
+        .unwrap_or_default();
+    subs.sort();
+    subs
 }

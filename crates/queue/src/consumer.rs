@@ -230,61 +230,49 @@ impl Consumer {
 
     fn store(&mut self, id: &str, result: &ResultMessage, dead: Option<String>) -> Result<()> {
         let json = result.to_json();
-        let name = self.name.clone();
-        self.link.run("store result", |c| {
+        let mut cmds = vec![
+            redis::cmd("HSET")
+                .arg(RESULTS)
+                .arg(&result.key)
+                .arg(&json)
+                .to_owned(),
+            redis::cmd("XADD")
+                .arg(DONE)
+                .arg("MAXLEN")
+                .arg("~")
+                .arg(DONE_MAXLEN)
+                .arg("*")
+                .arg("key")
+                .arg(&result.key)
+                .to_owned(),
+        ];
+        if let Some(reason) = &dead {
+            let fields = format!("{{\"job\":{json}}}");
+            cmds.push(dead_entry(id, reason, &fields, &self.name));
+        }
+        self.finish("store result", id, cmds)
+    }
+
+    fn dead_letter(&mut self, id: &str, reason: &str, fields: &str) -> Result<()> {
+        let cmds = vec![dead_entry(id, reason, fields, &self.name)];
+        self.finish("dead-letter", id, cmds)
+    }
+
+    fn ack(&mut self, id: &str) -> Result<()> {
+        self.finish("XACK jobs", id, Vec::new())
+    }
+
+    /// Runs `cmds`, then acknowledges and deletes entry `id`, in one MULTI/EXEC.
+    fn finish(&mut self, what: &str, id: &str, cmds: Vec<redis::Cmd>) -> Result<()> {
+        self.link.run(what, |c| {
             let mut pipe = redis::pipe();
-            pipe.atomic().hset(RESULTS, &result.key, &json).ignore();
-            pipe.add_command(
-                redis::cmd("XADD")
-                    .arg(DONE)
-                    .arg("MAXLEN")
-                    .arg("~")
-                    .arg(DONE_MAXLEN)
-                    .arg("*")
-                    .arg("key")
-                    .arg(&result.key)
-                    .to_owned(),
-            )
-            .ignore();
-            if let Some(reason) = &dead {
-                pipe.add_command(dead_entry(
-                    id,
-                    reason,
-                    &format!("{{\"job\":{}}}", json),
-                    &name,
-                ))
-                .ignore();
+            pipe.atomic();
+            for cmd in &cmds {
+                pipe.add_command(cmd.clone()).ignore();
             }
             pipe.xack(JOBS, GROUP, &[id]).ignore();
             pipe.xdel(JOBS, &[id]).ignore();
             pipe.query::<()>(c)
-        })
-    }
-
-    fn dead_letter(&mut self, id: &str, reason: &str, fields: &str) -> Result<()> {
-        let name = self.name.clone();
-        self.link.run("dead-letter", |c| {
-            redis::pipe()
-                .atomic()
-                .add_command(dead_entry(id, reason, fields, &name))
-                .ignore()
-                .xack(JOBS, GROUP, &[id])
-                .ignore()
-                .xdel(JOBS, &[id])
-                .ignore()
-                .query::<()>(c)
-        })
-    }
-
-    fn ack(&mut self, id: &str) -> Result<()> {
-        self.link.run("XACK jobs", |c| {
-            redis::pipe()
-                .atomic()
-                .xack(JOBS, GROUP, &[id])
-                .ignore()
-                .xdel(JOBS, &[id])
-                .ignore()
-                .query::<()>(c)
         })
     }
 
