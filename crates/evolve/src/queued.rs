@@ -13,6 +13,9 @@ use crate::eval_job::{EvalJob, EvalResult, JobSite};
 
 /// How long one wait for results blocks before looking again.
 const WAIT: Duration = Duration::from_secs(2);
+/// Waits without a result after which the outstanding jobs are sent again where they are
+/// gone from the stream without a result (a Redis that lost data): 30 s.
+const RESEND_AFTER_WAITS: u32 = 15;
 
 /// The producer, the run's shared job fields, and the jobs sent and not yet collected.
 pub(crate) struct QueueSide {
@@ -49,6 +52,7 @@ impl QueueSide {
 
     /// Results of some of `keys` (at least one), blocking until one is there.
     pub fn collect(&mut self, keys: &[String]) -> Result<Vec<(String, Vec<TaskResult>)>> {
+        let mut idle = 0u32;
         loop {
             let progress = self.producer.wait(keys, WAIT)?;
             for (key, refusal) in progress.refusals {
@@ -60,6 +64,20 @@ impl QueueSide {
                 }
             }
             if progress.results.is_empty() {
+                idle += 1;
+                if idle.is_multiple_of(RESEND_AFTER_WAITS) {
+                    for key in keys {
+                        if let Some(job) = self.jobs.get(key) {
+                            let body = serde_json::to_value(job).expect("a job serialises");
+                            if self.producer.submit(&JobMessage::new(key.clone(), body))? {
+                                eprintln!(
+                                    "queue {}: job {key} was gone from the stream without a result; sent again",
+                                    self.producer.url()
+                                );
+                            }
+                        }
+                    }
+                }
                 continue;
             }
             let mut out = Vec::with_capacity(progress.results.len());

@@ -17,7 +17,7 @@ use crate::error::Result;
 use crate::link::Link;
 use crate::message::{JobMessage, Outcome, ResultMessage, SCHEMA};
 use crate::names::{DEAD, DONE, DONE_MAXLEN, FAILURES, GROUP, JOBS, REFUSALS, RESULTS};
-use crate::producer::ensure_group;
+use crate::producer::{create_group, ensure_group};
 
 /// How a worker uses the queue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,14 +94,16 @@ impl Consumer {
         let lease = self.options.lease.as_millis() as usize;
         let (name, cursor) = (self.name.clone(), self.cursor.clone());
         let claimed: StreamAutoClaimReply = self.link.run("XAUTOCLAIM jobs", |c| {
-            c.xautoclaim_options(
-                JOBS,
-                GROUP,
-                &name,
-                lease,
-                &cursor,
-                StreamAutoClaimOptions::default().count(1),
-            )
+            with_group(c, |c| {
+                c.xautoclaim_options(
+                    JOBS,
+                    GROUP,
+                    &name,
+                    lease,
+                    &cursor,
+                    StreamAutoClaimOptions::default().count(1),
+                )
+            })
         })?;
         self.cursor = claimed.next_stream_id.clone();
         for entry in claimed.claimed {
@@ -292,6 +294,21 @@ impl Consumer {
                 .query::<Value>(c)
                 .map(|_| ())
         })
+    }
+}
+
+/// Runs `f`; when the group is missing (a server restarted without its data), makes it
+/// again and runs `f` once more.
+fn with_group<T>(
+    c: &mut redis::Connection,
+    f: impl Fn(&mut redis::Connection) -> redis::RedisResult<T>,
+) -> redis::RedisResult<T> {
+    match f(c) {
+        Err(e) if e.code() == Some("NOGROUP") => {
+            create_group(c)?;
+            f(c)
+        }
+        other => other,
     }
 }
 

@@ -156,10 +156,13 @@ impl Producer {
 
 /// Creates the jobs stream and the workers' group (delivering entries added before it).
 pub(crate) fn ensure_group(link: &mut Link) -> Result<()> {
-    link.run("XGROUP CREATE", |c| {
-        match c.xgroup_create_mkstream::<_, _, _, ()>(JOBS, crate::names::GROUP, "0") {
-            Err(e) if e.code() == Some("BUSYGROUP") => Ok(()),
-            other => other,
-        }
-    })
+    link.run("XGROUP CREATE", create_group)
+}
+
+/// `XGROUP CREATE ... MKSTREAM`, content when the group exists.
+pub(crate) fn create_group(c: &mut redis::Connection) -> redis::RedisResult<()> {
+    match c.xgroup_create_mkstream::<_, _, _, ()>(JOBS, crate::names::GROUP, "0") {
+        Err(e) if e.code() == Some("BUSYGROUP") => Ok(()),
+        other => other,
+    }
 }

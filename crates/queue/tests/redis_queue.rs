@@ -254,3 +254,31 @@ fn a_password_from_the_environment_is_used_when_the_url_has_none() {
     assert!(!message.contains(&password), "{message}");
     std::env::remove_var(cycleqd_queue::link::PASSWORD_ENV);
 }
+
+#[test]
+fn a_server_that_lost_everything_gets_its_group_back_and_lost_jobs_are_sent_again() {
+    let Some(url) = server(10) else { return };
+    let mut run = Producer::connect(&url).unwrap();
+    let job = JobMessage::new("k-lost", json!(6));
+    assert!(run.submit(&job).unwrap());
+    let mut worker = Consumer::connect(&url, "w", quick()).unwrap();
+    // The data is gone (a server restarted without its append-only file), except what the
+    // run remembers having sent.
+    let mut con = raw(&url);
+    let _: () = con.del(&[JOBS]).unwrap();
+    assert!(worker.next(&mut |m| panic!("{m}")).unwrap().is_none());
+    assert!(
+        run.submit(&job).unwrap(),
+        "a job gone without a result is sent again"
+    );
+    assert!(!run.submit(&job).unwrap());
+    let d = worker
+        .next(&mut |m| panic!("{m}"))
+        .unwrap()
+        .expect("the job sent again");
+    worker.complete(&d, json!(7)).unwrap();
+    assert_eq!(
+        run.result(&job.key).unwrap().unwrap().outcome,
+        Outcome::Done(json!(7))
+    );
+}
