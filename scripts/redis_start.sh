@@ -7,6 +7,9 @@
 # random password, which the printed URL carries. Installs Debian's `redis-server` package
 # when missing. `CYCLEQD_REDIS_PORT` picks the port (a restart of the same server reuses
 # its folder and port: `bash scripts/redis_start.sh --restart`).
+# The server also listens with TLS on a second port, with a certificate for `localhost`
+# signed by a fresh CA: CYCLEQD_REDIS_TLS_URL (rediss://) and CYCLEQD_REDIS_CA (the CA's PEM,
+# for SSL_CERT_FILE).
 set -euo pipefail
 
 stop() {
@@ -62,7 +65,15 @@ fi
 dir=$(mktemp -d /tmp/cycleqd-redis.XXXXXX)
 port=${CYCLEQD_REDIS_PORT:-$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}
 password=$(python3 -c 'import secrets; print(secrets.token_hex(16))')
+tls_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 echo "$port" > "$dir/port"
+openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=cycleqd test CA" \
+  -keyout "$dir/ca.key" -out "$dir/ca.pem" 2>/dev/null
+openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" \
+  -keyout "$dir/server.key" -out "$dir/server.csr" 2>/dev/null
+printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n' > "$dir/server.ext"
+openssl x509 -req -in "$dir/server.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca.key" \
+  -CAcreateserial -days 2 -extfile "$dir/server.ext" -out "$dir/server.pem" 2>/dev/null
 printf '%s\n' "$password" > "$dir/password"
 chmod 600 "$dir/password"
 cat > "$dir/redis.conf" <<CONF
@@ -78,8 +89,15 @@ dir $dir
 appendonly yes
 appendfsync everysec
 save ""
+tls-port $tls_port
+tls-cert-file $dir/server.pem
+tls-key-file $dir/server.key
+tls-ca-cert-file $dir/ca.pem
+tls-auth-clients no
 CONF
 chmod 600 "$dir/redis.conf"
 start_server "$dir"
 echo "export CYCLEQD_REDIS_URL='redis://default:$password@127.0.0.1:$port/0'"
+echo "export CYCLEQD_REDIS_TLS_URL='rediss://default:$password@localhost:$tls_port/0'"
+echo "export CYCLEQD_REDIS_CA='$dir/ca.pem'"
 echo "export CYCLEQD_REDIS_DIR='$dir'"

@@ -282,3 +282,32 @@ fn a_server_that_lost_everything_gets_its_group_back_and_lost_jobs_are_sent_agai
         Outcome::Done(json!(7))
     );
 }
+
+#[test]
+fn a_job_goes_round_over_tls() {
+    let (Ok(tls), Ok(ca)) = (
+        std::env::var("CYCLEQD_REDIS_TLS_URL"),
+        std::env::var("CYCLEQD_REDIS_CA"),
+    ) else {
+        eprintln!("SKIPPED: CYCLEQD_REDIS_TLS_URL or CYCLEQD_REDIS_CA is unset (scripts/redis_start.sh sets both)");
+        return;
+    };
+    // The plain listener empties the database; the TLS one is the same server.
+    let Some(_) = server(11) else { return };
+    let url = format!("{}/11", tls.rsplit_once('/').unwrap().0);
+    // The server's certificate is signed by the script's own CA: trust it alone.
+    std::env::set_var("SSL_CERT_FILE", &ca);
+    let mut run = Producer::connect(&url).expect("connects over TLS");
+    let job = JobMessage::new("k-tls", json!({"over": "tls"}));
+    assert!(run.submit(&job).unwrap());
+    let mut worker = Consumer::connect(&url, "tls-worker", quick()).unwrap();
+    let d = worker
+        .next(&mut |m| panic!("{m}"))
+        .unwrap()
+        .expect("a job over TLS");
+    worker.complete(&d, json!("ok")).unwrap();
+    let progress = run
+        .wait(std::slice::from_ref(&job.key), Duration::from_secs(5))
+        .unwrap();
+    assert_eq!(progress.results[0].outcome, Outcome::Done(json!("ok")));
+}
