@@ -22,6 +22,10 @@ pub(crate) fn reference_rows(
     on_event: &mut EventSink<'_>,
 ) -> Result<Vec<ResultRow>> {
     let config = &ctx.config;
+    scorer.send_ahead(&ctx.base_identity(), &ctx.base_model())?;
+    for k in 0..config.tasks.len() {
+        scorer.send_ahead(&ctx.expert_identity(k), &ctx.expert_model(k))?;
+    }
     let base = scorer.report_row(
         "base",
         &ctx.base_identity(),

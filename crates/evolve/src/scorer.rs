@@ -270,6 +270,25 @@ impl Scorer {
         Ok(Ticket::Queued(queue.submit(job)?))
     }
 
+    /// On a queued run, sends the test-split (and held-out skills') evaluations of `model`
+    /// that are not cached, so that workers score reported models in parallel while
+    /// [`Scorer::report_row`] reads them back one by one; nothing on an in-process run.
+    pub fn send_ahead(&mut self, identity: &str, model: &JobModel) -> Result<()> {
+        if self.queue.is_none() {
+            return Ok(());
+        }
+        for split in [Split::Test, Split::HeldOut] {
+            let tasks = &self.splits[Self::index(split)].0;
+            let cached = self.local.cached(identity, tasks);
+            if tasks.is_empty() || cached.iter().all(Option::is_some) {
+                continue;
+            }
+            let job = self.job(identity, split, model);
+            self.queue.as_mut().expect("checked").submit(job)?;
+        }
+        Ok(())
+    }
+
     /// Scores of some of the queued `keys` (at least one), blocking until one is done.
     pub fn collect(&mut self, keys: &[String]) -> Result<Vec<(String, Vec<f64>)>> {
         let queue = self.queue.as_mut().ok_or_else(|| {
