@@ -18,6 +18,7 @@ mod progress;
 mod reply_progress;
 mod report_cmd;
 mod similarity_cmd;
+mod worker_cmd;
 
 use clap::{Parser, Subcommand};
 
@@ -59,6 +60,8 @@ enum Command {
     Merge(merge_cmd::MergeArgs),
     /// How alike two fine-tunes of one base are (cosine of their task vectors' spectra).
     Similarity(similarity_cmd::SimilarityArgs),
+    /// Evaluate jobs from a run's Redis queue (`[evaluation] queue`) on this machine.
+    Worker(worker_cmd::WorkerArgs),
 }
 
 fn main() {
@@ -78,6 +81,7 @@ fn main() {
         Command::Materialize(args) => materialize_cmd::run(args),
         Command::Merge(args) => merge_cmd::run(args),
         Command::Similarity(args) => similarity_cmd::run(args),
+        Command::Worker(args) => worker_cmd::run(args),
     };
     if let Err(err) = result {
         eprintln!("error: {err:#}");

@@ -5,8 +5,8 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use cycleqd_recipe::{Ancestors, Genome, Materializer};
-use cycleqd_weights::{DType, ModelWriter, Tensor, TensorSource};
+use cycleqd_recipe::{Ancestors, BasisSet, Genome, Materializer};
+use cycleqd_weights::{DType, MemoryModel, ModelWriter, Tensor, TensorSource};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -112,6 +112,24 @@ impl Blend {
         }
         Ok(())
     }
+}
+
+/// The weights of `blend` over `base` and `basis`, in memory, named `what`: what a run
+/// evaluates locally and what a queue worker rebuilds from a job.
+pub fn materialize_in_memory(
+    blend: &Blend,
+    base: &dyn TensorSource,
+    basis: &BasisSet,
+    what: &str,
+) -> Result<Box<dyn TensorSource>> {
+    let names: Vec<String> = basis
+        .layout()
+        .entries
+        .iter()
+        .map(|e| e.name.clone())
+        .collect();
+    let tensors = blend.materialize(&Materializer::new(base, basis), base, &names)?;
+    Ok(Box::new(MemoryModel::new(what, tensors)))
 }
 
 /// The spec's aggregate weights: `softmax(q_k / T)` of the best qualities.

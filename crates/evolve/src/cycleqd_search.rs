@@ -2,7 +2,7 @@
 //! breed, materialize in memory, score and tell one child per generation, journaled so that
 //! a killed run resumes with nothing lost; at the end, its statistics, plots and archives.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Instant;
 
 use cycleqd_qd::{Ask, Durability, Run, RunOptions, Seed};
@@ -12,11 +12,12 @@ use serde::{Deserialize, Serialize};
 use crate::blend::Blend;
 use crate::breed::breed;
 use crate::error::{EvolveError, Result};
+use crate::eval_job::JobModel;
 use crate::individuals::Individuals;
 use crate::run_context::RunContext;
 use crate::run_events::{EventSink, EvolveEvent, GenerationReport};
 use crate::run_files::{write_json, PLOTS_DIR};
-use crate::scorer::{Scorer, Split};
+use crate::scorer::{Scorer, Split, Ticket};
 
 /// The QD run's folder inside the run directory.
 pub const QD_DIR: &str = "qd";
@@ -34,6 +35,16 @@ pub struct ArchiveEntry {
     pub scores: Vec<f64>,
     /// How often it was sampled as a parent.
     pub times_sampled: u64,
+}
+
+/// A child handed out and not told yet.
+struct Child {
+    genome: Genome,
+    /// Its content identity.
+    content: String,
+    quality_task: usize,
+    /// Its scores, once evaluated.
+    scores: Option<Vec<f64>>,
 }
 
 /// A finished CycleQD search: its archives and every individual's identity.
@@ -73,9 +84,12 @@ pub(crate) fn search(
     let expert_scores: Vec<Vec<f64>> = seeds.iter().map(|s| s.scores.clone()).collect();
     if config.search.seed_base {
         let genome: Genome = Recipe::weighted(ctx.basis(), |_, _| 0.0).into();
-        let scores = scorer.score(&ctx.base_identity(), Split::Optimize, || {
-            ctx.materialize(&Blend::single(genome.clone(), Ancestors::new()), "base")
-        })?;
+        let scores = scorer.score_model(
+            &ctx.base_identity(),
+            Split::Optimize,
+            &ctx.base_model(),
+            || ctx.materialize(&Blend::single(genome.clone(), Ancestors::new()), "base"),
+        )?;
         on_event(EvolveEvent::Scored {
             what: "base",
             split: "optimize",
@@ -98,9 +112,58 @@ pub(crate) fn search(
     on_event(EvolveEvent::Stage("evolving"));
     let started = Instant::now();
     let mut done_here = 0u64;
-    while !run.cycle().is_complete() {
+    // Children handed out and not told yet, by generation; results are told strictly in
+    // generation order, so the journal is the same whatever order the workers finish in.
+    let mut children: BTreeMap<u64, Child> = BTreeMap::new();
+    // Queue jobs outstanding: key -> the generations waiting for it.
+    let mut queued: HashMap<String, Vec<u64>> = HashMap::new();
+    loop {
+        while let Some(next) = children.first_entry() {
+            if next.get().scores.is_none() {
+                break;
+            }
+            let (generation, child) = next.remove_entry();
+            let scores = child.scores.expect("checked");
+            let id = run.cycle().seed_count() + generation - 1;
+            let inserted = run.tell(generation, child.genome.clone(), scores.clone())?;
+            individuals.record(id, &child.genome, child.content);
+            done_here += 1;
+            let archives = run.cycle().archives();
+            let report = GenerationReport {
+                generation,
+                total: config.search.generations,
+                quality_task: tasks[child.quality_task].clone(),
+                scores,
+                accepted: inserted
+                    .iter()
+                    .find(|i| i.generation == generation)
+                    .map_or(0, |i| i.outcomes.iter().filter(|o| o.accepted()).count()),
+                best: archives
+                    .iter()
+                    .map(|a| a.best().map_or(0.0, |e| a.quality(e.scores())))
+                    .collect(),
+                elites: archives.iter().map(|a| a.len()).collect(),
+                done_here,
+                elapsed: started.elapsed().as_secs_f64(),
+            };
+            on_event(EvolveEvent::Generation(&report));
+        }
+        if run.cycle().is_complete() {
+            break;
+        }
         let job = match run.ask()? {
             Ask::Job(job) => job,
+            Ask::Wait | Ask::Exhausted if !queued.is_empty() => {
+                let keys: Vec<String> = queued.keys().cloned().collect();
+                for (key, scores) in scorer.collect(&keys)? {
+                    for g in queued.remove(&key).unwrap_or_default() {
+                        if let Some(child) = children.get_mut(&g) {
+                            child.scores = Some(scores.clone());
+                        }
+                    }
+                }
+                continue;
+            }
             Ask::Wait | Ask::Exhausted => {
                 return Err(EvolveError::Invalid(format!(
                     "the cycle has no job to hand out at generation {} of {}",
@@ -113,45 +176,40 @@ pub(crate) fn search(
             (job.parents[0].genome.clone(), job.parents[0].id.0),
             (job.parents[1].genome.clone(), job.parents[1].id.0),
         ];
-        let child = breed(
+        let genome = breed(
             config,
             ctx.basis().layout(),
             [(&parents[0].0, parents[0].1), (&parents[1].0, parents[1].1)],
             job.quality_task,
             job.seed,
         )?;
-        let content = individuals.identity_of(&child)?;
+        let content = individuals.identity_of(&genome)?;
         let identity = ctx.identity(&content);
         let what = format!("generation {}", job.generation);
-        let scores = scorer.score(&identity, Split::Optimize, || {
-            ctx.materialize(
-                &Blend::single(child.clone(), individuals.ancestors()),
-                &what,
-            )
-        })?;
-        let id = run.cycle().seed_count() + job.generation - 1;
-        let inserted = run.tell(job.generation, child.clone(), scores.clone())?;
-        individuals.record(id, &child, content);
-        done_here += 1;
-        let archives = run.cycle().archives();
-        let report = GenerationReport {
-            generation: job.generation,
-            total: config.search.generations,
-            quality_task: tasks[job.quality_task].clone(),
-            scores,
-            accepted: inserted
-                .iter()
-                .find(|i| i.generation == job.generation)
-                .map_or(0, |i| i.outcomes.iter().filter(|o| o.accepted()).count()),
-            best: archives
-                .iter()
-                .map(|a| a.best().map_or(0.0, |e| a.quality(e.scores())))
-                .collect(),
-            elites: archives.iter().map(|a| a.len()).collect(),
-            done_here,
-            elapsed: started.elapsed().as_secs_f64(),
+        let blend = Blend::single(genome.clone(), individuals.ancestors());
+        let model = JobModel::Blend(blend);
+        let JobModel::Blend(blend) = &model else {
+            unreachable!("built above")
         };
-        on_event(EvolveEvent::Generation(&report));
+        let ticket = scorer.start(&identity, Split::Optimize, &model, || {
+            ctx.materialize(blend, &what)
+        })?;
+        let scores = match ticket {
+            Ticket::Ready(scores) => Some(scores),
+            Ticket::Queued(key) => {
+                queued.entry(key).or_default().push(job.generation);
+                None
+            }
+        };
+        children.insert(
+            job.generation,
+            Child {
+                genome,
+                content,
+                quality_task: job.quality_task,
+                scores,
+            },
+        );
     }
     run.snapshot()?;
     write_statistics(ctx, &run, on_event)?;

@@ -57,6 +57,9 @@ pub enum EvolveError {
     /// Weights could not be written or read.
     #[error(transparent)]
     Weights(Box<cycleqd_weights::WeightsError>),
+    /// The evaluation queue failed, or a job failed on the workers.
+    #[error(transparent)]
+    Queue(Box<cycleqd_queue::QueueError>),
     /// A caller-side mistake, in words.
     #[error("{0}")]
     Invalid(String),
@@ -80,6 +83,7 @@ boxed_from!(
     Qd: cycleqd_qd::QdError,
     Merge: cycleqd_merge::MergeError,
     Weights: cycleqd_weights::WeightsError,
+    Queue: cycleqd_queue::QueueError,
 );
 
 impl From<cycleqd_atomic_write::AtomicWriteError> for EvolveError {

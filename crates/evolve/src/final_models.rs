@@ -12,6 +12,7 @@ use crate::blend::{aggregate_weights, Blend};
 use crate::breed::blend_identity;
 use crate::cycleqd_search::CycleQdOutcome;
 use crate::error::{EvolveError, Result};
+use crate::eval_job::JobModel;
 use crate::report::RunResults;
 use crate::result_rows::{reference_rows, scored_row, write_results};
 use crate::run_context::RunContext;
@@ -126,13 +127,13 @@ pub(crate) fn finish_cycleqd(
     write_json(&out.join(PICKS_FILE), &picks)?;
 
     on_event(EvolveEvent::Stage("scoring on the test split"));
-    let mut rows = reference_rows(ctx, scorer, on_event)?;
     let order = std::iter::once("aggregate".to_string())
         .chain(std::iter::once("best-mean".to_string()))
         .chain(tasks.iter().map(|t| format!("best:{t}")));
+    let mut reported = Vec::new();
     for name in order {
-        let reported = config.result.report.is_empty() || config.result.report.contains(&name);
-        let Some(pick) = picks.get(&name).filter(|_| reported) else {
+        let wanted = config.result.report.is_empty() || config.result.report.contains(&name);
+        let Some(pick) = picks.get(&name).filter(|_| wanted) else {
             continue;
         };
         let member_ids = pick
@@ -146,6 +147,13 @@ pub(crate) fn finish_cycleqd(
         } else {
             ctx.identity(&blend_identity(&member_ids))
         };
+        reported.push((name, pick, identity, JobModel::Blend(pick.blend.clone())));
+    }
+    for (_, _, identity, model) in &reported {
+        scorer.send_ahead(identity, model)?;
+    }
+    let mut rows = reference_rows(ctx, scorer, on_event)?;
+    for (name, pick, identity, model) in reported {
         let label = format!("cycleqd {name}");
         let optimize = (pick.optimize.len() == 1).then(|| pick.optimize[0].clone());
         rows.push(scored_row(
@@ -153,6 +161,7 @@ pub(crate) fn finish_cycleqd(
             &label,
             &identity,
             optimize,
+            &model,
             || ctx.materialize(&pick.blend, &label),
             on_event,
         )?);
@@ -189,15 +198,18 @@ pub(crate) fn finish_weight_search(
     write_json(&out.join(PICKS_FILE), &picks)?;
 
     on_event(EvolveEvent::Stage("scoring on the test split"));
-    let mut rows = reference_rows(ctx, scorer, on_event)?;
     let label = format!("{method} best");
     let identity = ctx.recipe_identity(genome)?;
+    let blend = Blend::single(genome.clone(), Ancestors::new());
+    scorer.send_ahead(&identity, &JobModel::Blend(blend.clone()))?;
+    let mut rows = reference_rows(ctx, scorer, on_event)?;
     rows.push(scored_row(
         scorer,
         &label,
         &identity,
         Some(chosen.scores.clone()),
-        || ctx.materialize(&Blend::single(genome.clone(), Ancestors::new()), &label),
+        &JobModel::Blend(blend.clone()),
+        || ctx.materialize(&blend, &label),
         on_event,
     )?);
     let results = RunResults {

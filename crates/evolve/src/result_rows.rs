@@ -8,6 +8,7 @@ use cycleqd_recipe::ContentHash;
 use cycleqd_weights::{HfModel, ModelInput, TensorSource};
 
 use crate::error::{EvolveError, Result};
+use crate::eval_job::JobModel;
 use crate::report::{ResultRow, RunResults, REPORT_FILE, RESULTS_FILE};
 use crate::run_context::RunContext;
 use crate::run_events::{EventSink, EvolveEvent};
@@ -21,22 +22,26 @@ pub(crate) fn reference_rows(
     on_event: &mut EventSink<'_>,
 ) -> Result<Vec<ResultRow>> {
     let config = &ctx.config;
-    let base = folder_row(
-        scorer,
+    scorer.send_ahead(&ctx.base_identity(), &ctx.base_model())?;
+    for k in 0..config.tasks.len() {
+        scorer.send_ahead(&ctx.expert_identity(k), &ctx.expert_model(k))?;
+    }
+    let base = scorer.report_row(
         "base",
         &ctx.base_identity(),
-        &config.base,
-        Some(&config.base),
+        None,
+        Some(&ctx.base_model()),
+        || open_folder(&config.base, Some(&config.base)),
     )?;
     let mut rows = vec![announced(base, on_event)];
     for (k, task) in config.tasks.iter().enumerate() {
         let name = format!("expert {}", task.name);
-        let row = folder_row(
-            scorer,
+        let row = scorer.report_row(
             &name,
             &ctx.expert_identity(k),
-            &task.expert,
-            Some(&config.base),
+            None,
+            Some(&ctx.expert_model(k)),
+            || open_folder(&task.expert, Some(&config.base)),
         )?;
         rows.push(announced(row, on_event));
     }
@@ -55,7 +60,8 @@ pub(crate) fn open_folder(path: &Path, base: Option<&Path>) -> Result<Box<dyn Te
 }
 
 /// The reported row (test split, held-out skills) of the model at `path` (an adapter
-/// folder applies to `base` when given), opened only when a result is not cached.
+/// folder applies to `base` when given), opened only when a result is not cached; always
+/// evaluated in this process (a worker has no copy of the folder).
 pub fn folder_row(
     scorer: &mut Scorer,
     name: &str,
@@ -63,7 +69,7 @@ pub fn folder_row(
     path: &Path,
     base: Option<&Path>,
 ) -> Result<ResultRow> {
-    scorer.report_row(name, identity, None, || open_folder(path, base))
+    scorer.report_row(name, identity, None, None, || open_folder(path, base))
 }
 
 /// A reported model's row (test split and held-out skills), announced as it is scored.
@@ -72,10 +78,11 @@ pub(crate) fn scored_row(
     name: &str,
     identity: &str,
     optimize: Option<Vec<f64>>,
+    model: &JobModel,
     weights: impl FnOnce() -> Result<Box<dyn TensorSource>>,
     on_event: &mut EventSink<'_>,
 ) -> Result<ResultRow> {
-    let row = scorer.report_row(name, identity, optimize, weights)?;
+    let row = scorer.report_row(name, identity, optimize, Some(model), weights)?;
     Ok(announced(row, on_event))
 }
 

@@ -191,6 +191,11 @@ pub struct EvaluationConfig {
     pub cache: Option<PathBuf>,
     /// SVD basis cache (default: `basis` in the run directory).
     pub basis_cache: Option<PathBuf>,
+    /// Evaluate on `cycleqd worker`s through this Redis queue (`redis://HOST:PORT/DB` or
+    /// `rediss://`, password in the URL or `CYCLEQD_REDIS_PASSWORD`) instead of in this
+    /// process; `search.in_flight` jobs are outstanding at once (`docs/distributed.md`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub queue: Option<String>,
 }
 
 impl Default for EvaluationConfig {
@@ -203,6 +208,7 @@ impl Default for EvaluationConfig {
             limit: None,
             cache: None,
             basis_cache: None,
+            queue: None,
         }
     }
 }
@@ -425,6 +431,17 @@ impl RunConfig {
         if self.evaluation.workers == 0 {
             return bad("evaluation.workers", "expected >= 1, got 0".into());
         }
+        if let Some(url) = &self.evaluation.queue {
+            if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
+                return bad(
+                    "evaluation.queue",
+                    format!(
+                        "expected a redis://HOST:PORT/DB or rediss:// URL, got `{}`",
+                        cycleqd_queue::redact(url)
+                    ),
+                );
+            }
+        }
         let t = self.result.temperature;
         if !(t.is_finite() && t > 0.0) {
             return bad("result.temperature", format!("expected > 0, got {t}"));
@@ -624,6 +641,32 @@ bc_range = [0.0, 0.5]
         .unwrap_err()
         .to_string();
         assert!(err.contains("held_out[0].test"), "{err}");
+    }
+
+    #[test]
+    fn the_queue_is_a_redis_url_kept_in_the_run_config() {
+        let config = parse(&format!(
+            "{MINIMAL}\n[evaluation]\nqueue = \"redis://10.0.0.5:6379/2\"\n"
+        ))
+        .unwrap();
+        assert_eq!(
+            config.evaluation.queue.as_deref(),
+            Some("redis://10.0.0.5:6379/2")
+        );
+        let again = parse(&config.to_toml()).unwrap();
+        assert_eq!(again.evaluation.queue, config.evaluation.queue);
+        assert!(!parse(MINIMAL).unwrap().to_toml().contains("queue"));
+
+        let err = parse(&format!(
+            "{MINIMAL}\n[evaluation]\nqueue = \"amqp://user:s3cret@host/\"\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("evaluation.queue") && err.contains("redis://"),
+            "{err}"
+        );
+        assert!(!err.contains("s3cret"), "the password leaked: {err}");
     }
 
     #[test]

@@ -3,17 +3,17 @@
 
 use std::path::{Path, PathBuf};
 
-use cycleqd_engine_model::EngineModel;
-use cycleqd_infer::{load_engine, parse_device, parse_dtype};
+use cycleqd_infer::parse_dtype;
 use cycleqd_recipe::{Ancestors, BasisOptions, BasisSet, Genome, Materializer, Recipe};
-use cycleqd_weights::{MemoryModel, ModelInput, TensorSource};
+use cycleqd_weights::{ModelInput, TensorSource};
 
-use crate::blend::Blend;
+use crate::blend::{materialize_in_memory, Blend};
 use crate::breed::genome_identity;
 use crate::error::{EvolveError, Result};
+use crate::eval_job::{JobModel, JobSite};
 use crate::run_config::RunConfig;
 use crate::run_events::{EventSink, EvolveEvent};
-use crate::scorer::{Scorer, Split};
+use crate::scorer::{EngineSpec, Scorer, Split};
 
 /// Everything a run keeps open: the config, the base and the experts' SVD bases.
 pub struct RunContext {
@@ -77,17 +77,46 @@ impl RunContext {
         &self.basis
     }
 
-    /// A scorer over the run's tasks, with the engine loaded from the base.
+    /// A scorer over the run's tasks, with the engine loaded from the base when a model is
+    /// evaluated in this process, and the run's queue when it has one.
     pub fn scorer(&self) -> Result<Scorer> {
         let c = &self.config.evaluation;
-        let dtype = parse_dtype(&c.dtype)?;
-        let engine = load_engine(&self.config.base, &parse_device(&c.device)?, dtype)?;
-        let model = EngineModel {
-            engine,
-            identity: String::new(),
+        let engine = EngineSpec {
+            model: self.config.base.clone(),
+            device: c.device.clone(),
+            dtype: c.dtype.clone(),
             batch_size: c.batch_size,
         };
-        Scorer::new(&self.config, model)
+        Scorer::new(&self.config, engine, Some(self.job_site()))
+    }
+
+    /// What every queue job of the run shares: its models by content hash, the settings.
+    pub fn job_site(&self) -> JobSite {
+        let c = &self.config.evaluation;
+        JobSite {
+            base: self.basis.base_hash().hex(),
+            experts: self.basis.expert_hashes().iter().map(|h| h.hex()).collect(),
+            rank_limit: self.basis.rank_limit(),
+            basis: self.basis.fingerprint().hex(),
+            dtype: c.dtype.clone(),
+            limit: c.limit,
+            batch_size: c.batch_size,
+            workers: c.workers,
+        }
+    }
+
+    /// The base folder as a queue job's model.
+    pub fn base_model(&self) -> JobModel {
+        JobModel::Folder {
+            hash: self.basis.base_hash().hex(),
+        }
+    }
+
+    /// Expert `k`'s folder as a queue job's model.
+    pub fn expert_model(&self, k: usize) -> JobModel {
+        JobModel::Folder {
+            hash: self.basis.expert_hashes()[k].hex(),
+        }
     }
 
     /// A cache identity: the model's content identity and the compute dtype.
@@ -111,9 +140,24 @@ impl RunContext {
         split: Split,
         what: &str,
     ) -> Result<Vec<f64>> {
-        scorer.score(&self.recipe_identity(genome)?, split, || {
-            self.materialize(&Blend::single(genome.clone(), Ancestors::new()), what)
+        let blend = Blend::single(genome.clone(), Ancestors::new());
+        let model = JobModel::Blend(blend.clone());
+        scorer.score_model(&self.recipe_identity(genome)?, split, &model, || {
+            self.materialize(&blend, what)
         })
+    }
+
+    /// Sends the evaluation of a recipe genome on `split` to the run's queue (nothing
+    /// happens when it is cached; only for queued runs, whose scorer never evaluates here).
+    pub fn start_recipe(&self, scorer: &mut Scorer, genome: &Genome, split: Split) -> Result<()> {
+        let model = JobModel::Blend(Blend::single(genome.clone(), Ancestors::new()));
+        let identity = self.recipe_identity(genome)?;
+        scorer.start(&identity, split, &model, || {
+            Err(EvolveError::Invalid(
+                "a queued evaluation was asked for its weights here".into(),
+            ))
+        })?;
+        Ok(())
     }
 
     /// The identity of the base folder's weights.
@@ -128,9 +172,7 @@ impl RunContext {
 
     /// The weights of a blend, in memory.
     pub fn materialize(&self, blend: &Blend, what: &str) -> Result<Box<dyn TensorSource>> {
-        let materializer = Materializer::new(self.base.source(), &self.basis);
-        let tensors = blend.materialize(&materializer, self.base.source(), &self.tensor_names)?;
-        Ok(Box::new(MemoryModel::new(what, tensors)))
+        materialize_in_memory(blend, self.base.source(), &self.basis, what)
     }
 
     /// Writes a blend as a Hugging Face folder with the base's config and tokenizer.

@@ -224,8 +224,24 @@ pub(crate) fn search(
         let candidates = optimiser.ask();
         let asked = candidates.len();
         let first = evaluations.len();
-        for candidate in candidates {
+        // On a queue, the next `in_flight` candidates are sent ahead, so that workers score
+        // them in parallel while the loop below reads them back in order.
+        let mut sent = 0usize;
+        for (pos, candidate) in candidates.iter().cloned().enumerate() {
             let index = evaluations.len() as u64;
+            if scorer.is_queued() {
+                let window = (pos + config.search.in_flight as usize).min(asked);
+                while sent < window {
+                    let ahead = (first + sent) as u64;
+                    if ahead >= journaled.len() as u64 && ahead < budget {
+                        let weights: Vec<f64> =
+                            candidates[sent].iter().map(|x| x.clamp(lo, hi)).collect();
+                        let genome = layout.genome(ctx.basis(), &weights)?;
+                        ctx.start_recipe(scorer, &genome, Split::Optimize)?;
+                    }
+                    sent += 1;
+                }
+            }
             if index == budget {
                 break;
             }
