@@ -12,8 +12,7 @@ use crate::model::{ChatMessage, GenParams, TextModel};
 use crate::oracle::{ProvidesReferences, ReferenceDialogue, ReferenceTurn};
 use crate::suite_settings::{SuiteSettings, WithSettings};
 use crate::task::{
-    chat_prompts, fingerprint_of, generate_all, limited, EvalOptions, SampleRecord, Task,
-    TaskResult, Verdict,
+    chat_prompts, fingerprint_of, limited, EvalOptions, SampleRecord, Task, TaskResult, Verdict,
 };
 
 /// One question with its exact answer.
@@ -184,12 +183,9 @@ impl Task for AnswerTask {
         let problems = limited(&self.problems, options.limit);
         let openings: Vec<_> = problems.iter().map(|p| self.opening(p)).collect();
         let prompts = chat_prompts(model, &openings)?;
-        let outputs = generate_all(
-            model,
-            &prompts,
-            &self.settings.generation,
-            options.batch_size,
-        )?;
+        let outputs = self
+            .settings
+            .generate(model, &prompts, options.batch_size)?;
         // Grading is a string comparison: no worker threads needed.
         let samples = problems
             .iter()

@@ -1,7 +1,9 @@
 //! What a caller may change on every task suite, in one place: its name, the system prompt in
 //! front of each conversation, the generation settings and the sandbox limits.
 
-use crate::model::{ChatMessage, GenParams};
+use crate::error::TaskError;
+use crate::model::{ChatMessage, GenParams, TextModel};
+use crate::task::generate_all;
 
 /// A suite's settings; `L` is its sandbox limits (`()` for a suite that runs nothing).
 #[derive(Debug, Clone)]
@@ -37,6 +39,17 @@ impl<L> SuiteSettings<L> {
         let mut messages: Vec<ChatMessage> = self.system.iter().map(ChatMessage::system).collect();
         messages.push(ChatMessage::user(user));
         messages
+    }
+
+    /// The model's replies to `prompts` under these generation settings, `batch_size` at a
+    /// time, each with its share of the generation time in seconds.
+    pub(crate) fn generate(
+        &self,
+        model: &dyn TextModel,
+        prompts: &[String],
+        batch_size: usize,
+    ) -> Result<Vec<(String, f64)>, TaskError> {
+        generate_all(model, prompts, &self.generation, batch_size)
     }
 }
 

@@ -20,8 +20,8 @@ use crate::oracle::{ProvidesReferences, ReferenceDialogue, ReferenceTurn};
 use crate::sandbox::{Limits, Program, Sandbox};
 use crate::suite_settings::{SuiteSettings, WithSettings};
 use crate::task::{
-    chat_prompts, fingerprint_of, generate_all, grade_in_parallel, limited, EvalOptions,
-    SampleRecord, Task, TaskResult, Verdict,
+    chat_prompts, fingerprint_of, grade_in_parallel, limited, EvalOptions, SampleRecord, Task,
+    TaskResult, Verdict,
 };
 
 /// HumanEval's stop strings for completion prompts: the function ends where top-level code
@@ -188,12 +188,9 @@ impl Task for CodingTask {
             }
             PromptStyle::Completion => problems.iter().map(|p| p.code_prompt.clone()).collect(),
         };
-        let outputs = generate_all(
-            model,
-            &prompts,
-            &self.settings.generation,
-            options.batch_size,
-        )?;
+        let outputs = self
+            .settings
+            .generate(model, &prompts, options.batch_size)?;
         let jobs: Vec<_> = problems.iter().zip(prompts).zip(outputs).collect();
         let samples = grade_in_parallel(
             &jobs,

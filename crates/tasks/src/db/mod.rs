@@ -27,8 +27,8 @@ use crate::model::{ChatMessage, GenParams, TextModel};
 use crate::oracle::{ProvidesReferences, ReferenceDialogue, ReferenceTurn};
 use crate::suite_settings::{SuiteSettings, WithSettings};
 use crate::task::{
-    chat_prompts, fingerprint_of, generate_all, grade_in_parallel, limited, EvalOptions,
-    SampleRecord, Task, TaskResult, Verdict,
+    chat_prompts, fingerprint_of, grade_in_parallel, limited, EvalOptions, SampleRecord, Task,
+    TaskResult, Verdict,
 };
 
 /// Limits on one statement.
@@ -236,12 +236,9 @@ impl Task for DbTask {
         let problems = limited(&self.problems, options.limit);
         let openings: Vec<_> = problems.iter().map(|p| self.opening(p)).collect();
         let prompts = chat_prompts(model, &openings)?;
-        let outputs = generate_all(
-            model,
-            &prompts,
-            &self.settings.generation,
-            options.batch_size,
-        )?;
+        let outputs = self
+            .settings
+            .generate(model, &prompts, options.batch_size)?;
         let jobs: Vec<_> = problems.iter().zip(prompts).zip(outputs).collect();
         let samples = grade_in_parallel(
             &jobs,

@@ -24,8 +24,8 @@ use crate::oracle::{ProvidesReferences, ReferenceDialogue, ReferenceTurn};
 use crate::sandbox::{Limits, Program, Sandbox};
 use crate::suite_settings::{SuiteSettings, WithSettings};
 use crate::task::{
-    chat_prompts, fingerprint_of, generate_all, grade_in_parallel, limited, update_in_parallel,
-    EvalOptions, SampleRecord, Task, TaskResult, Verdict,
+    chat_prompts, fingerprint_of, grade_in_parallel, limited, update_in_parallel, EvalOptions,
+    SampleRecord, Task, TaskResult, Verdict,
 };
 
 /// Agent episodes that run at once (each holds a sandbox between turns).
@@ -153,12 +153,9 @@ impl OsTask {
     ) -> Result<Vec<SampleRecord>, TaskError> {
         let openings: Vec<_> = problems.iter().map(|p| self.opening(p)).collect();
         let prompts = chat_prompts(model, &openings)?;
-        let outputs = generate_all(
-            model,
-            &prompts,
-            &self.settings.generation,
-            options.batch_size,
-        )?;
+        let outputs = self
+            .settings
+            .generate(model, &prompts, options.batch_size)?;
         let jobs: Vec<_> = problems.iter().zip(prompts).zip(outputs).collect();
         grade_in_parallel(
             &jobs,
@@ -224,12 +221,9 @@ impl OsTask {
                     .map(|&i| episodes[i].conversation.clone())
                     .collect();
                 let prompts = chat_prompts(model, &conversations)?;
-                let outputs = generate_all(
-                    model,
-                    &prompts,
-                    &self.settings.generation,
-                    options.batch_size,
-                )?;
+                let outputs = self
+                    .settings
+                    .generate(model, &prompts, options.batch_size)?;
                 for ((&i, prompt), (output, gen_s)) in active.iter().zip(prompts).zip(outputs) {
                     let e = &mut episodes[i];
                     if round == 0 {
