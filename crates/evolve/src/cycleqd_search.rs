@@ -187,12 +187,9 @@ pub(crate) fn search(
         let identity = ctx.identity(&content);
         let what = format!("generation {}", job.generation);
         let blend = Blend::single(genome.clone(), individuals.ancestors());
-        let model = JobModel::Blend(blend);
-        let JobModel::Blend(blend) = &model else {
-            unreachable!("built above")
-        };
+        let model = JobModel::Blend(blend.clone());
         let ticket = scorer.start(&identity, Split::Optimize, &model, || {
-            ctx.materialize(blend, &what)
+            ctx.materialize(&blend, &what)
         })?;
         let scores = match ticket {
             Ticket::Ready(scores) => Some(scores),

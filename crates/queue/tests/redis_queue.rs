@@ -150,15 +150,16 @@ fn a_renewed_lease_keeps_the_job() {
     let job = JobMessage::new("k-beat", json!(3));
     Producer::connect(&url).unwrap().submit(&job).unwrap();
     let options = ConsumerOptions {
-        lease: Duration::from_millis(900),
+        lease: Duration::from_millis(2100),
         ..quick()
     };
     let mut busy = Consumer::connect(&url, "busy", options).unwrap();
     let d = busy.next(&mut |m| panic!("{m}")).unwrap().expect("a job");
     let beat = busy.heartbeat(&d.id).unwrap();
     let mut other = Consumer::connect(&url, "other", options).unwrap();
-    // Several leases long: the other worker's XAUTOCLAIM never finds it idle.
-    for _ in 0..30 {
+    // Two leases long (without the heartbeat it would be taken after one): the other
+    // worker's XAUTOCLAIM never finds it idle.
+    for _ in 0..45 {
         assert!(other.next(&mut |m| panic!("{m}")).unwrap().is_none());
     }
     drop(beat);
