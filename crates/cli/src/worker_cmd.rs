@@ -120,6 +120,10 @@ pub fn run(args: WorkerArgs) -> Result<()> {
                 ""
             }
         );
+        if !queue.begin(&delivery)? {
+            eprintln!("worker {name}: gave up job {key}: its workers stopped in the middle of it too often");
+            continue;
+        }
         let started = Instant::now();
         let beat = queue.heartbeat(&delivery.id)?;
         let outcome = worker.evaluate(&job);

@@ -16,7 +16,7 @@ use redis::{Commands, Value};
 use crate::error::Result;
 use crate::link::Link;
 use crate::message::{JobMessage, Outcome, ResultMessage, SCHEMA};
-use crate::names::{DEAD, DONE, DONE_MAXLEN, FAILURES, GROUP, JOBS, REFUSALS, RESULTS};
+use crate::names::{DEAD, DONE, DONE_MAXLEN, FAILURES, GROUP, JOBS, REFUSALS, RESULTS, RUNNING};
 use crate::producer::{create_group, ensure_group};
 
 /// How a worker uses the queue.
@@ -173,16 +173,48 @@ impl Consumer {
         self.store(&d.id, &result, None)
     }
 
+    /// Marks the job as running on this worker, to be called before it starts. A job taken
+    /// again while still marked running lost its last worker in the middle of it: that counts
+    /// as a failure, so a job that kills every worker it runs on (out of memory, say) is
+    /// given up after [`ConsumerOptions::max_failures`] like one that fails. Returns whether
+    /// to run it (`false`: given up, reported to the run).
+    pub fn begin(&mut self, d: &Delivery) -> Result<bool> {
+        let key = d.job.key.clone();
+        let previous: Option<String> = self.link.run("HGET running", |c| c.hget(RUNNING, &key))?;
+        if let Some(previous) = previous {
+            let error = format!(
+                "worker {previous} stopped in the middle of it (killed, out of memory or its machine gone)"
+            );
+            if self.count_failure(d, &error)? {
+                return Ok(false);
+            }
+        }
+        let name = self.name.clone();
+        self.link.run("HSET running", |c| {
+            c.hset::<_, _, _, ()>(RUNNING, &key, &name)
+        })?;
+        Ok(true)
+    }
+
     /// Records a failure of the job; after [`ConsumerOptions::max_failures`] the job is
     /// given up (a failed result, a dead letter) and `true` is returned, else it is left
     /// for the next worker at once.
     pub fn fail(&mut self, d: &Delivery, error: &str) -> Result<bool> {
+        let given_up = self.count_failure(d, error)?;
+        if !given_up {
+            self.not_running(&d.job.key)?;
+            self.release(&d.id)?;
+        }
+        Ok(given_up)
+    }
+
+    /// Counts one failure; gives the job up (and returns `true`) at the limit.
+    fn count_failure(&mut self, d: &Delivery, error: &str) -> Result<bool> {
         let key = d.job.key.clone();
         let n: u32 = self
             .link
             .run("HINCRBY failures", |c| c.hincr(FAILURES, &key, 1))?;
         if n < self.options.max_failures {
-            self.release(&d.id)?;
             return Ok(false);
         }
         let result = ResultMessage {
@@ -199,6 +231,11 @@ impl Consumer {
         Ok(true)
     }
 
+    fn not_running(&mut self, key: &str) -> Result<()> {
+        self.link
+            .run("HDEL running", |c| c.hdel::<_, _, ()>(RUNNING, key))
+    }
+
     /// Leaves the job for another worker (this one will not take it again) and records
     /// why, so the run can tell its user.
     pub fn refuse(&mut self, d: &Delivery, reason: &str) -> Result<()> {
@@ -207,6 +244,7 @@ impl Consumer {
             c.hset::<_, _, _, ()>(REFUSALS, &key, &text)
         })?;
         self.refused.insert(d.id.clone());
+        self.not_running(&key)?;
         self.release(&d.id)
     }
 
@@ -248,6 +286,7 @@ impl Consumer {
                 .arg(&result.key)
                 .to_owned(),
         ];
+        cmds.push(redis::cmd("HDEL").arg(RUNNING).arg(&result.key).to_owned());
         if let Some(reason) = &dead {
             let fields = format!("{{\"job\":{json}}}");
             cmds.push(dead_entry(id, reason, &fields, &self.name));

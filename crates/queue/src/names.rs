@@ -13,6 +13,9 @@ pub const DONE: &str = "cycleqd:eval:done";
 pub const SUBMITTED: &str = "cycleqd:eval:submitted";
 /// Job key -> how many times a worker failed on it.
 pub const FAILURES: &str = "cycleqd:eval:failures";
+/// Job key -> the worker running it now; still there when a job is taken again, its last
+/// worker stopped in the middle of it (killed, out of memory, machine gone).
+pub const RUNNING: &str = "cycleqd:eval:running";
 /// Job key -> the last refusal (`worker: reason`).
 pub const REFUSALS: &str = "cycleqd:eval:refusals";
 /// Dead letters: malformed or foreign messages and jobs that failed too often, with the

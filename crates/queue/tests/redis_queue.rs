@@ -6,8 +6,8 @@
 
 use std::time::Duration;
 
-use cycleqd_queue::names::{DEAD, JOBS, RESULTS};
-use cycleqd_queue::{Consumer, ConsumerOptions, JobMessage, Outcome, Producer};
+use cycleqd_queue::names::{DEAD, JOBS, RESULTS, RUNNING};
+use cycleqd_queue::{Consumer, ConsumerOptions, Delivery, JobMessage, Outcome, Producer};
 use redis::Commands;
 use serde_json::json;
 
@@ -202,6 +202,55 @@ fn a_job_failing_too_often_is_reported_not_retried_forever() {
         vec!["failed 2 times; last error: out of memory #2".to_string()]
     );
     assert!(worker.next(&mut |m| panic!("{m}")).unwrap().is_none());
+}
+
+#[test]
+fn a_job_whose_workers_keep_dying_in_it_is_given_up() {
+    let Some(url) = server(7) else { return };
+    let mut run = Producer::connect(&url).unwrap();
+    let job = JobMessage::new("k-dies", json!(5));
+    run.submit(&job).unwrap();
+    let take = |name: &str| -> (Consumer, Delivery) {
+        let mut worker = Consumer::connect(&url, name, quick()).unwrap();
+        for _ in 0..50 {
+            if let Some(d) = worker.next(&mut |m| panic!("{m}")).unwrap() {
+                return (worker, d);
+            }
+        }
+        panic!("{name} got no job");
+    };
+    // Two workers start the job and die in it: they neither finish nor renew.
+    let (mut first, d) = take("first");
+    assert!(first.begin(&d).unwrap());
+    let (mut second, d) = take("second");
+    assert!(d.reclaimed);
+    assert!(
+        second.begin(&d).unwrap(),
+        "one death is below max_failures = 2"
+    );
+    let (mut third, d) = take("third");
+    assert!(!third.begin(&d).unwrap(), "given up at the second death");
+    let result = run.result(&job.key).unwrap().expect("a failed result");
+    match result.outcome {
+        Outcome::Failed { error, attempts } => {
+            assert_eq!(attempts, 2);
+            assert!(
+                error.contains("worker second stopped in the middle"),
+                "{error}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(dead_reasons(&url).len(), 1);
+    assert!(third.next(&mut |m| panic!("{m}")).unwrap().is_none());
+    // A job finished normally leaves no running mark.
+    let ok = JobMessage::new("k-ok", json!(6));
+    run.submit(&ok).unwrap();
+    let (mut worker, d) = take("fine");
+    assert!(worker.begin(&d).unwrap());
+    worker.complete(&d, json!(1)).unwrap();
+    let marked: bool = raw(&url).hexists(RUNNING, &ok.key).unwrap();
+    assert!(!marked);
 }
 
 #[test]
