@@ -12,7 +12,8 @@ threads="${THREADS:-2}"
 steps="${STEPS:-4}"
 work="${CYCLEQD_BENCH_DIR:-${TMPDIR:-/tmp}/cycleqd-sft-bench}"
 mkdir -p "$work"
-cargo build --release -p cycleqd -p cycleqd-infer --example sft_bench >&2
+cargo build --release -p cycleqd --bin cycleqd >&2
+cargo build --release -p cycleqd-infer --example sft_bench >&2
 target="${CARGO_TARGET_DIR:-target}/release"
 model="$work/smollm2-135m"
 [ -f "$model/config.json" ] || "$target/cycleqd" convert "$CYCLEQD_SMOLLM2_GGUF" "$model" >&2

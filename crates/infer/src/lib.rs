@@ -20,6 +20,7 @@ mod generate;
 mod model;
 mod sampling;
 mod score;
+mod simd_exp;
 mod tokenizer;
 mod train;
 

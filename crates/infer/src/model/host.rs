@@ -6,6 +6,7 @@ use gemm::{gemm, Parallelism};
 use rayon::prelude::*;
 
 use crate::error::{InferError, Result};
+use crate::simd_exp;
 
 /// Whether `t` is served by these kernels.
 pub(crate) fn serves(t: &Tensor) -> bool {
@@ -131,11 +132,12 @@ pub(crate) fn silu_mul(gate: &Tensor, up: &Tensor) -> Result<Tensor> {
     }
     let out = with_slice(gate, |g| {
         with_slice(up, |u| {
-            g.par_iter()
-                .zip(u)
-                .with_min_len(1 << 14)
-                .map(|(&g, &u)| g / (1.0 + (-g).exp()) * u)
-                .collect::<Vec<f32>>()
+            let mut out = vec![0f32; g.len()];
+            out.par_chunks_mut(1 << 14)
+                .zip(g.par_chunks(1 << 14))
+                .zip(u.par_chunks(1 << 14))
+                .for_each(|((o, g), u)| simd_exp::silu_mul(g, u, o));
+            out
         })
     })??;
     Ok(Tensor::from_vec(out, gate.dims(), gate.device())?)

@@ -9,6 +9,7 @@ use super::host::with_slice;
 use super::kv_cache::HostLayer;
 use super::mask::SlotLayout;
 use crate::error::{InferError, Result};
+use crate::simd_exp;
 
 /// Attention of `q` `(b, heads, t, head_dim)` over the cached slots plus the new `k`, `v`
 /// `(b, kv_heads, t, head_dim)`, which are written into `cache` at slots `past..past + t`.
@@ -138,11 +139,7 @@ impl Head<'_> {
                 max = max.max(s);
                 scores.push(s);
             }
-            let mut sum = 0f32;
-            for s in &mut scores {
-                *s = (*s - max).exp();
-                sum += *s;
-            }
+            let sum = simd_exp::exp_shifted_sum(&mut scores, max) as f32;
             out.fill(0.0);
             let values = self.values[first * d..(slot + 1) * d].chunks_exact(d);
             for (value, &e) in values.zip(&scores) {

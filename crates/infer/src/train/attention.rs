@@ -4,6 +4,7 @@
 use rayon::prelude::*;
 
 use super::matmul::{matmul, MatMut, MatRef, SharedMut, Threads};
+use crate::simd_exp;
 
 /// The shape of one attention call: packed rows of several sequences.
 #[derive(Clone, Copy)]
@@ -95,18 +96,7 @@ pub(crate) fn forward(
         );
         for (i, row) in p.chunks_mut(len).enumerate() {
             let first = shape.window.map_or(0, |w| (i + 1).saturating_sub(w));
-            let max = row[first..=i]
-                .iter()
-                .copied()
-                .fold(f32::NEG_INFINITY, f32::max);
-            let mut sum = 0f32;
-            for x in &mut row[first..=i] {
-                *x = (*x - max).exp();
-                sum += *x;
-            }
-            for x in &mut row[first..=i] {
-                *x /= sum;
-            }
+            simd_exp::softmax_in_place(&mut row[first..=i]);
             row[..first].fill(0.0);
             row[i + 1..].fill(0.0);
         }

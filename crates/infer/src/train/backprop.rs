@@ -9,6 +9,7 @@ use super::lora::{AdapterT, LayerAdapters};
 use super::matmul::{matmul, MatMut, MatRef, Threads};
 use super::params::{LayerT, LinearT, ModelT};
 use crate::config::ArchConfig;
+use crate::simd_exp;
 
 /// Completion positions whose logits are computed together: bounds the `(rows, vocab)` buffer.
 const LOGIT_ROWS: usize = 128;
@@ -658,12 +659,13 @@ fn lm_head_loss(
             .map(|(z, &(_, target))| {
                 // Exponentials in f32 (each is at most 1), their sum in f64.
                 let max = z.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-                let sum: f64 = z.iter().map(|&v| (v - max).exp() as f64).sum();
-                let log_sum = sum.ln() as f32;
-                let loss = (max - z[target as usize]) as f64 + sum.ln();
+                let target_logit = z[target as usize];
+                let sum = simd_exp::exp_shifted_sum(z, max);
+                let loss = (max - target_logit) as f64 + sum.ln();
                 if want_grad {
+                    let inv = (1.0 / (sum * count as f64)) as f32;
                     for v in z.iter_mut() {
-                        *v = (*v - max - log_sum).exp() / count;
+                        *v *= inv;
                     }
                     z[target as usize] -= 1.0 / count;
                 }

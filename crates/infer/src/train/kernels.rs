@@ -3,6 +3,8 @@
 
 use rayon::prelude::*;
 
+use crate::simd_exp;
+
 /// Rows per rayon task: enough work to amortise the task, few enough to balance two cores.
 const ROW_BLOCK: usize = 16;
 
@@ -83,20 +85,12 @@ fn add_in_order(total: &mut [f32], partials: &[Vec<f32>]) {
     }
 }
 
-fn sigmoid(x: f32) -> f32 {
-    1.0 / (1.0 + (-x).exp())
-}
-
 /// `out = silu(gate) * up`, elementwise.
 pub(crate) fn swiglu(gate: &[f32], up: &[f32], out: &mut [f32]) {
     out.par_chunks_mut(4096)
         .zip(gate.par_chunks(4096))
         .zip(up.par_chunks(4096))
-        .for_each(|((o, g), u)| {
-            for ((o, g), u) in o.iter_mut().zip(g).zip(u) {
-                *o = g * sigmoid(*g) * u;
-            }
-        });
+        .for_each(|((o, g), u)| simd_exp::silu_mul(g, u, o));
 }
 
 /// Backward of [`swiglu`]: overwrites `gate` with `∂/∂gate` and `up` with `∂/∂up`.
@@ -104,15 +98,7 @@ pub(crate) fn swiglu_backward(d_out: &[f32], gate: &mut [f32], up: &mut [f32]) {
     gate.par_chunks_mut(4096)
         .zip(up.par_chunks_mut(4096))
         .zip(d_out.par_chunks(4096))
-        .for_each(|((g, u), d)| {
-            for ((g, u), d) in g.iter_mut().zip(u.iter_mut()).zip(d) {
-                let s = sigmoid(*g);
-                let silu = *g * s;
-                let dg = d * *u * s * (1.0 + *g * (1.0 - s));
-                *u = d * silu;
-                *g = dg;
-            }
-        });
+        .for_each(|((g, u), d)| simd_exp::silu_mul_backward(d, g, u));
 }
 
 /// Rotary embedding tables for positions `0..len`: `cos[p * half + i]`, `sin[...]`.
@@ -249,7 +235,7 @@ mod tests {
         for i in 0..8 {
             assert!((dg[i] - numeric(&loss_g, &g, i)).abs() < 1e-3, "dgate[{i}]");
             assert!(
-                (du[i] - d[i] * g[i] * sigmoid(g[i])).abs() < 1e-6,
+                (du[i] - d[i] * g[i] * (1.0 / (1.0 + (-g[i]).exp()))).abs() < 1e-6,
                 "dup[{i}]"
             );
         }
