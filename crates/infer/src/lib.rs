@@ -20,9 +20,10 @@ mod generate;
 mod model;
 mod sampling;
 mod score;
-mod simd_exp;
+mod simd_dispatch;
 mod tokenizer;
 mod train;
+mod vector_math;
 
 pub use candle_core::{DType, Device, Tensor};
 pub use chat_template::{ChatTemplate, Message};

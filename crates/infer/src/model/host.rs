@@ -6,7 +6,7 @@ use gemm::{gemm, Parallelism};
 use rayon::prelude::*;
 
 use crate::error::{InferError, Result};
-use crate::simd_exp;
+use crate::vector_math;
 
 /// Whether `t` is served by these kernels.
 pub(crate) fn serves(t: &Tensor) -> bool {
@@ -136,7 +136,7 @@ pub(crate) fn silu_mul(gate: &Tensor, up: &Tensor) -> Result<Tensor> {
             out.par_chunks_mut(1 << 14)
                 .zip(g.par_chunks(1 << 14))
                 .zip(u.par_chunks(1 << 14))
-                .for_each(|((o, g), u)| simd_exp::silu_mul(g, u, o));
+                .for_each(|((o, g), u)| vector_math::silu_mul(g, u, o));
             out
         })
     })??;

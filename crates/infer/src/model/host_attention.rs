@@ -9,7 +9,7 @@ use super::host::with_slice;
 use super::kv_cache::HostLayer;
 use super::mask::SlotLayout;
 use crate::error::{InferError, Result};
-use crate::simd_exp;
+use crate::vector_math;
 
 /// Attention of `q` `(b, heads, t, head_dim)` over the cached slots plus the new `k`, `v`
 /// `(b, kv_heads, t, head_dim)`, which are written into `cache` at slots `past..past + t`.
@@ -135,11 +135,11 @@ impl Head<'_> {
             scores.clear();
             let mut max = f32::NEG_INFINITY;
             for key in self.keys[first * d..(slot + 1) * d].chunks_exact(d) {
-                let s = dot(&query, key);
+                let s = vector_math::dot(&query, key);
                 max = max.max(s);
                 scores.push(s);
             }
-            let sum = simd_exp::exp_shifted_sum(&mut scores, max) as f32;
+            let sum = vector_math::exp_shifted_sum(&mut scores, max) as f32;
             out.fill(0.0);
             let values = self.values[first * d..(slot + 1) * d].chunks_exact(d);
             for (value, &e) in values.zip(&scores) {
@@ -150,23 +150,4 @@ impl Head<'_> {
             }
         }
     }
-}
-
-/// A dot product in 16 lanes, which the compiler turns into vector adds and multiplies.
-#[inline(always)]
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    const LANES: usize = 16;
-    let mut acc = [0f32; LANES];
-    let (a_main, a_rest) = a.split_at(a.len() / LANES * LANES);
-    let (b_main, b_rest) = b.split_at(a_main.len());
-    for (x, y) in a_main.chunks_exact(LANES).zip(b_main.chunks_exact(LANES)) {
-        for l in 0..LANES {
-            acc[l] += x[l] * y[l];
-        }
-    }
-    let mut sum = acc.iter().sum::<f32>();
-    for (x, y) in a_rest.iter().zip(b_rest) {
-        sum += x * y;
-    }
-    sum
 }

@@ -4,7 +4,7 @@
 use rayon::prelude::*;
 
 use super::matmul::{matmul, MatMut, MatRef, SharedMut, Threads};
-use crate::simd_exp;
+use crate::vector_math;
 
 /// The shape of one attention call: packed rows of several sequences.
 #[derive(Clone, Copy)]
@@ -96,7 +96,7 @@ pub(crate) fn forward(
         );
         for (i, row) in p.chunks_mut(len).enumerate() {
             let first = shape.window.map_or(0, |w| (i + 1).saturating_sub(w));
-            simd_exp::softmax_in_place(&mut row[first..=i]);
+            vector_math::softmax_in_place(&mut row[first..=i]);
             row[..first].fill(0.0);
             row[i + 1..].fill(0.0);
         }

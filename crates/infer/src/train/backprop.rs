@@ -9,7 +9,7 @@ use super::lora::{AdapterT, LayerAdapters};
 use super::matmul::{matmul, MatMut, MatRef, Threads};
 use super::params::{LayerT, LinearT, ModelT};
 use crate::config::ArchConfig;
-use crate::simd_exp;
+use crate::vector_math;
 
 /// Completion positions whose logits are computed together: bounds the `(rows, vocab)` buffer.
 const LOGIT_ROWS: usize = 128;
@@ -59,6 +59,8 @@ impl Batch {
 /// The adapters of every layer, and where their gradients go.
 pub(crate) struct Adapters<'a, 'g> {
     pub(crate) layers: Vec<LayerAdapters<&'a [f32]>>,
+    /// Each adapted projection's `[W | s·B]` ([`super::lora::ExtendedWeights`]).
+    pub(crate) extended: Vec<[Option<&'a [f32]>; 7]>,
     pub(crate) grads: Option<Vec<LayerAdapters<&'g mut [f32]>>>,
     pub(crate) rank: usize,
     pub(crate) scale: f32,
@@ -157,10 +159,12 @@ pub(crate) fn loss_and_grads(
     );
     drop(dhf);
     for (l, saved) in acts.into_iter().enumerate().rev() {
+        // Below the first layer only the embedding learns, and only in a full fine-tune.
+        let input_grad = l > 0 || grads.is_some();
         let layer_grads = grads.as_deref_mut().map(|g| &mut g.layers[l]);
         let lora = adapters.as_deref_mut().map(|a| {
             let grads = a.grads.as_mut().map(|g| &mut g[l]);
-            (&a.layers[l], grads, a.rank, a.scale)
+            (&a.layers[l], grads, &a.extended[l], a.rank, a.scale)
         });
         dx = layer_backward(
             model,
@@ -172,6 +176,7 @@ pub(crate) fn loss_and_grads(
             batch,
             saved,
             dx,
+            input_grad,
         );
     }
     if let Some(g) = grads {
@@ -343,14 +348,17 @@ fn linear_forward(
 type AdapterGrad<'x, 'a, 'g> = (
     &'x AdapterT<&'a [f32]>,
     Option<&'x mut AdapterT<&'g mut [f32]>>,
+    // `x Aᵀ` saved by the forward.
+    &'x [f32],
+    // `[W | s·B]`.
     &'x [f32],
     usize,
     f32,
 );
 
 #[allow(clippy::too_many_arguments)]
-/// Backward of [`linear_forward`]: `dx (+)= dy W (+ s · dy B A)`; weight, bias and adapter
-/// gradients added where given.
+/// Backward of [`linear_forward`]: `dx (+)= dy W (+ s · dy B A)` when `dx` is given; weight,
+/// bias and adapter gradients added where given.
 fn linear_backward(
     dy: &[f32],
     x: &[f32],
@@ -359,25 +367,28 @@ fn linear_backward(
     lin: &LinearT<&[f32]>,
     grad: Option<&mut LinearT<&mut [f32]>>,
     adapter: Option<AdapterGrad<'_, '_, '_>>,
-    dx: &mut [f32],
+    dx: Option<&mut [f32]>,
     accumulate: bool,
 ) {
     let out = lin.w.len() / inp;
     let dym = MatRef::rows(dy, n, out);
-    let xm = MatRef::rows(x, n, inp);
-    matmul(
-        MatMut::rows(dx, n, inp),
-        dym,
-        MatRef::rows(lin.w, out, inp),
-        1.0,
-        accumulate,
-        Threads::All,
-    );
+    match (adapter, dx) {
+        (Some(adapter), dx) => adapter_backward(dy, x, inp, adapter, dx, accumulate),
+        (None, Some(dx)) => matmul(
+            MatMut::rows(dx, n, inp),
+            dym,
+            MatRef::rows(lin.w, out, inp),
+            1.0,
+            accumulate,
+            Threads::All,
+        ),
+        (None, None) => {}
+    }
     if let Some(g) = grad {
         matmul(
             MatMut::rows(g.w, out, inp),
             dym.t(),
-            xm,
+            MatRef::rows(x, n, inp),
             1.0,
             true,
             Threads::All,
@@ -386,53 +397,79 @@ fn linear_backward(
             kernels::bias_backward(dy, db);
         }
     }
-    if let Some((ad, ad_grad, u, r, scale)) = adapter {
-        let mut du = vec![0f32; n * r];
+}
+
+/// The adapted part of [`linear_backward`]: `∂u = s · dy B` (with `dx (+)= dy W + ∂u A` when
+/// `dx` is given) from one product with `[W | s·B]`, then the adapter's gradients.
+fn adapter_backward(
+    dy: &[f32],
+    x: &[f32],
+    inp: usize,
+    (ad, ad_grad, u, extended, r, scale): AdapterGrad<'_, '_, '_>,
+    dx: Option<&mut [f32]>,
+    accumulate: bool,
+) {
+    let n = x.len() / inp;
+    let out = dy.len() / n;
+    let wide = inp + r;
+    let dym = MatRef::rows(dy, n, out);
+    let (first, cols) = if dx.is_some() { (0, wide) } else { (inp, r) };
+    let mut t = vec![0f32; n * cols];
+    matmul(
+        MatMut::rows(&mut t, n, cols),
+        dym,
+        MatRef::strided(extended, first, out, cols, wide, 1),
+        1.0,
+        false,
+        Threads::All,
+    );
+    let du: Vec<f32> = t
+        .chunks_exact(cols)
+        .flat_map(|row| &row[cols - r..])
+        .copied()
+        .collect();
+    let dum = MatRef::rows(&du, n, r);
+    if let Some(g) = ad_grad {
+        // ∂B = s · dyᵀ u, computed as its transpose: the product with `r` rows packs its
+        // operands about three times faster than the one with `r` columns.
+        let mut gbt = vec![0f32; r * out];
         matmul(
-            MatMut::rows(&mut du, n, r),
+            MatMut::rows(&mut gbt, r, out),
+            MatRef::rows(u, n, r).t(),
             dym,
-            MatRef::rows(ad.b, out, r),
             scale,
             false,
             Threads::All,
         );
-        if let Some(g) = ad_grad {
-            matmul(
-                MatMut::rows(g.b, out, r),
-                dym.t(),
-                MatRef::rows(u, n, r),
-                scale,
-                true,
-                Threads::All,
-            );
-            matmul(
-                MatMut::rows(g.a, r, inp),
-                MatRef::rows(&du, n, r).t(),
-                xm,
-                1.0,
-                true,
-                Threads::All,
-            );
+        for (o, row) in g.b.chunks_exact_mut(r).enumerate() {
+            for (k, b) in row.iter_mut().enumerate() {
+                *b += gbt[k * out + o];
+            }
         }
         matmul(
-            MatMut::rows(dx, n, inp),
-            MatRef::rows(&du, n, r),
-            MatRef::rows(ad.a, r, inp),
+            MatMut::rows(g.a, r, inp),
+            dum.t(),
+            MatRef::rows(x, n, inp),
             1.0,
             true,
             Threads::All,
         );
+    }
+    if let Some(dx) = dx {
+        kernels::add_low_rank(dx, &t, wide, &du, ad.a, accumulate);
     }
 }
 
 type LayerLoraGrad<'x, 'a, 'g> = (
     &'x LayerAdapters<&'a [f32]>,
     Option<&'x mut LayerAdapters<&'g mut [f32]>>,
+    &'x [Option<&'a [f32]>; 7],
     usize,
     f32,
 );
 
-/// Backward of one layer: takes `∂loss/∂output`, returns `∂loss/∂input`.
+/// Backward of one layer: takes `∂loss/∂output`, returns `∂loss/∂input` (empty unless
+/// `input_grad`).
 #[allow(clippy::too_many_arguments)]
 fn layer_backward(
     model: &Model<'_>,
@@ -444,6 +481,7 @@ fn layer_backward(
     batch: &Batch,
     s: LayerActs,
     d_out: Vec<f32>,
+    input_grad: bool,
 ) -> Vec<f32> {
     let config = model.config;
     let (n, h, i) = (batch.rows(), config.hidden_size, config.intermediate_size);
@@ -456,10 +494,11 @@ fn layer_backward(
     macro_rules! adapter {
         ($m:expr) => {
             match lora.as_mut() {
-                Some((ad, g, r, scale)) => ad[$m].as_ref().map(|a| {
+                Some((ad, g, ext, r, scale)) => ad[$m].as_ref().map(|a| {
                     let grad = g.as_deref_mut().and_then(|g| g[$m].as_mut());
                     let u = s.lora_u[$m].as_deref().expect("saved with the adapter");
-                    (a, grad, u, *r, *scale)
+                    let ext = ext[$m].expect("extended with the adapter");
+                    (a, grad, u, ext, *r, *scale)
                 }),
                 None => None,
             }
@@ -480,7 +519,7 @@ fn layer_backward(
         &w.down,
         grad!(down),
         adapter!(DOWN),
-        &mut d_act,
+        Some(&mut d_act),
         false,
     );
     drop(s.act);
@@ -496,7 +535,7 @@ fn layer_backward(
         &w.gate,
         grad!(gate),
         adapter!(GATE),
-        &mut dh2,
+        Some(&mut dh2),
         false,
     );
     linear_backward(
@@ -507,7 +546,7 @@ fn layer_backward(
         &w.up,
         grad!(up),
         adapter!(UP),
-        &mut dh2,
+        Some(&mut dh2),
         true,
     );
     drop((d_gate, d_up));
@@ -531,7 +570,7 @@ fn layer_backward(
         &w.o,
         grad!(o),
         adapter!(O),
-        &mut d_attn,
+        Some(&mut d_attn),
         false,
     );
     let (mut dq, mut dk, mut dv) = (vec![0f32; n * qw], vec![0f32; n * kw], vec![0f32; n * kw]);
@@ -582,7 +621,7 @@ fn layer_backward(
         &w.q,
         grad!(q),
         adapter!(Q),
-        &mut dh1,
+        input_grad.then_some(&mut dh1[..]),
         false,
     );
     linear_backward(
@@ -593,7 +632,7 @@ fn layer_backward(
         &w.k,
         grad!(k),
         adapter!(K),
-        &mut dh1,
+        input_grad.then_some(&mut dh1[..]),
         true,
     );
     linear_backward(
@@ -604,9 +643,12 @@ fn layer_backward(
         &w.v,
         grad!(v),
         adapter!(V),
-        &mut dh1,
+        input_grad.then_some(&mut dh1[..]),
         true,
     );
+    if !input_grad {
+        return Vec::new();
+    }
     let mut dx = dx_mid;
     kernels::rms_norm_backward(
         &dh1,
@@ -660,7 +702,7 @@ fn lm_head_loss(
                 // Exponentials in f32 (each is at most 1), their sum in f64.
                 let max = z.iter().copied().fold(f32::NEG_INFINITY, f32::max);
                 let target_logit = z[target as usize];
-                let sum = simd_exp::exp_shifted_sum(z, max);
+                let sum = vector_math::exp_shifted_sum(z, max);
                 let loss = (max - target_logit) as f64 + sum.ln();
                 if want_grad {
                     let inv = (1.0 / (sum * count as f64)) as f32;

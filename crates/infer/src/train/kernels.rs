@@ -1,9 +1,10 @@
 //! Row-wise forward and backward kernels of the trainer: RMS norm, SwiGLU, rotary embedding,
-//! bias sums; parallel over rows.
+//! bias sums, low-rank row updates; parallel over rows.
 
 use rayon::prelude::*;
 
-use crate::simd_exp;
+use crate::simd_dispatch::dispatch;
+use crate::vector_math;
 
 /// Rows per rayon task: enough work to amortise the task, few enough to balance two cores.
 const ROW_BLOCK: usize = 16;
@@ -14,15 +15,20 @@ pub(crate) fn rms_norm(x: &[f32], w: &[f32], eps: f64, out: &mut [f32], rstd: &m
     out.par_chunks_mut(dim * ROW_BLOCK)
         .zip(rstd.par_chunks_mut(ROW_BLOCK))
         .zip(x.par_chunks(dim * ROW_BLOCK))
-        .for_each(|((out, rstd), x)| {
-            for ((o, r), x) in out.chunks_mut(dim).zip(rstd.iter_mut()).zip(x.chunks(dim)) {
-                let ms = x.iter().map(|v| v * v).sum::<f32>() / dim as f32;
-                *r = 1.0 / (ms + eps as f32).sqrt();
-                for ((o, x), w) in o.iter_mut().zip(x).zip(w) {
-                    *o = w * (x * *r);
-                }
+        .for_each(|((out, rstd), x)| rms_norm_rows(x, w, eps as f32, out, rstd));
+}
+
+dispatch! {
+    fn rms_norm_rows(x: &[f32], w: &[f32], eps: f32, out: &mut [f32], rstd: &mut [f32]) {
+        let dim = w.len();
+        for ((o, r), x) in out.chunks_mut(dim).zip(rstd.iter_mut()).zip(x.chunks(dim)) {
+            let ms = vector_math::dot(x, x) / dim as f32;
+            *r = 1.0 / (ms + eps).sqrt();
+            for ((o, x), w) in o.iter_mut().zip(x).zip(w) {
+                *o = w * (x * *r);
             }
-        });
+        }
+    }
 }
 
 /// Backward of [`rms_norm`]: `dx += ∂/∂x`, and `dw += ∂/∂w` when given.
@@ -45,30 +51,47 @@ pub(crate) fn rms_norm_backward(
         .zip(rstd.par_chunks(ROW_BLOCK))
         .map(|(((dx, dy), x), rstd)| {
             let mut acc = vec![0f32; if dw.is_some() { dim } else { 0 }];
-            for (((dx, dy), x), &r) in dx
-                .chunks_mut(dim)
-                .zip(dy.chunks(dim))
-                .zip(x.chunks(dim))
-                .zip(rstd)
-            {
-                let mut dot = 0f32;
-                for ((dy, x), w) in dy.iter().zip(x).zip(w) {
-                    dot += dy * w * x * r;
-                }
-                let mean = dot / dim as f32;
-                for (((dx, dy), x), w) in dx.iter_mut().zip(dy).zip(x).zip(w) {
-                    let xhat = x * r;
-                    *dx += r * (dy * w - xhat * mean);
-                }
-                for ((a, dy), x) in acc.iter_mut().zip(dy).zip(x) {
-                    *a += dy * x * r;
-                }
-            }
+            let mut scratch = vec![0f32; dim];
+            rms_norm_backward_rows(dy, x, w, rstd, dx, &mut acc, &mut scratch);
             acc
         })
         .collect();
     if let Some(dw) = dw {
         add_in_order(dw, &partials);
+    }
+}
+
+dispatch! {
+    /// [`rms_norm_backward`] over a block of rows; `acc` (empty or `dim` long) sums `∂/∂w`,
+    /// `scratch` holds `dy · w` of a row.
+    fn rms_norm_backward_rows(
+        dy: &[f32],
+        x: &[f32],
+        w: &[f32],
+        rstd: &[f32],
+        dx: &mut [f32],
+        acc: &mut [f32],
+        scratch: &mut [f32],
+    ) {
+        let dim = w.len();
+        for (((dx, dy), x), &r) in dx
+            .chunks_mut(dim)
+            .zip(dy.chunks(dim))
+            .zip(x.chunks(dim))
+            .zip(rstd)
+        {
+            for ((s, dy), w) in scratch.iter_mut().zip(dy).zip(w) {
+                *s = dy * w;
+            }
+            let mean = vector_math::dot(scratch, x) * r / dim as f32;
+            for ((dx, s), x) in dx.iter_mut().zip(&*scratch).zip(x) {
+                let xhat = x * r;
+                *dx += r * (s - xhat * mean);
+            }
+            for ((a, dy), x) in acc.iter_mut().zip(dy).zip(x) {
+                *a += dy * x * r;
+            }
+        }
     }
 }
 
@@ -90,7 +113,7 @@ pub(crate) fn swiglu(gate: &[f32], up: &[f32], out: &mut [f32]) {
     out.par_chunks_mut(4096)
         .zip(gate.par_chunks(4096))
         .zip(up.par_chunks(4096))
-        .for_each(|((o, g), u)| simd_exp::silu_mul(g, u, o));
+        .for_each(|((o, g), u)| vector_math::silu_mul(g, u, o));
 }
 
 /// Backward of [`swiglu`]: overwrites `gate` with `∂/∂gate` and `up` with `∂/∂up`.
@@ -98,7 +121,48 @@ pub(crate) fn swiglu_backward(d_out: &[f32], gate: &mut [f32], up: &mut [f32]) {
     gate.par_chunks_mut(4096)
         .zip(up.par_chunks_mut(4096))
         .zip(d_out.par_chunks(4096))
-        .for_each(|((g, u), d)| simd_exp::silu_mul_backward(d, g, u));
+        .for_each(|((g, u), d)| vector_math::silu_mul_backward(d, g, u));
+}
+
+/// `dst (+)= src[.., ..w] + c · rows` for every row: `dst` rows of width `w`, `src` rows of width
+/// `src_w >= w`, `c` rows of `r` coefficients, `rows` an `(r, w)` matrix. The low-rank term is
+/// added while each row is in L1, in place of a product with `r`-wide operands and a pass of
+/// its own over `dst`.
+pub(crate) fn add_low_rank(
+    dst: &mut [f32],
+    src: &[f32],
+    src_w: usize,
+    c: &[f32],
+    rows: &[f32],
+    accumulate: bool,
+) {
+    let r = c.len() * src_w / src.len().max(1);
+    let w = rows.len() / r.max(1);
+    dst.par_chunks_mut(w * ROW_BLOCK)
+        .zip(src.par_chunks(src_w * ROW_BLOCK))
+        .zip(c.par_chunks(r * ROW_BLOCK))
+        .for_each(|((dst, src), c)| {
+            for ((dst, src), c) in dst
+                .chunks_exact_mut(w)
+                .zip(src.chunks_exact(src_w))
+                .zip(c.chunks_exact(r))
+            {
+                add_low_rank_row(dst, &src[..w], c, rows, accumulate);
+            }
+        });
+}
+
+dispatch! {
+    fn add_low_rank_row(dst: &mut [f32], src: &[f32], c: &[f32], rows: &[f32], accumulate: bool) {
+        if accumulate {
+            dst.iter_mut().zip(src).for_each(|(d, s)| *d += s);
+        } else {
+            dst.copy_from_slice(src);
+        }
+        for (&c, row) in c.iter().zip(rows.chunks_exact(dst.len())) {
+            dst.iter_mut().zip(row).for_each(|(d, a)| *d += c * a);
+        }
+    }
 }
 
 /// Rotary embedding tables for positions `0..len`: `cos[p * half + i]`, `sin[...]`.
@@ -128,21 +192,32 @@ impl RopeTable {
     pub(crate) fn rotate(&self, x: &mut [f32], positions: &[u32], inverse: bool) {
         let half = self.half;
         let width = x.len() / positions.len().max(1);
-        x.par_chunks_mut(width)
-            .zip(positions.par_iter())
-            .for_each(|(row, &p)| {
-                let cos = &self.cos[p as usize * half..][..half];
-                let sin = &self.sin[p as usize * half..][..half];
-                for head in row.chunks_mut(2 * half) {
-                    let (x1, x2) = head.split_at_mut(half);
-                    for i in 0..half {
-                        let (a, b) = (x1[i], x2[i]);
-                        let s = if inverse { -sin[i] } else { sin[i] };
-                        x1[i] = a * cos[i] - b * s;
-                        x2[i] = b * cos[i] + a * s;
-                    }
+        let sign = if inverse { -1.0 } else { 1.0 };
+        x.par_chunks_mut(width * ROW_BLOCK)
+            .zip(positions.par_chunks(ROW_BLOCK))
+            .for_each(|(rows, positions)| {
+                for (row, &p) in rows.chunks_mut(width).zip(positions) {
+                    let cos = &self.cos[p as usize * half..][..half];
+                    let sin = &self.sin[p as usize * half..][..half];
+                    rotate_row(row, cos, sin, sign);
                 }
             });
+    }
+}
+
+dispatch! {
+    /// Rotates each head of `row` by the angles whose cosines and sines (times `sign`) are given.
+    fn rotate_row(row: &mut [f32], cos: &[f32], sin: &[f32], sign: f32) {
+        let half = cos.len();
+        for head in row.chunks_exact_mut(2 * half) {
+            let (x1, x2) = head.split_at_mut(half);
+            for (((a, b), &c), &s) in x1.iter_mut().zip(x2.iter_mut()).zip(cos).zip(sin) {
+                let s = sign * s;
+                let (x, y) = (*a, *b);
+                *a = x * c - y * s;
+                *b = y * c + x * s;
+            }
+        }
     }
 }
 
@@ -176,6 +251,32 @@ pub(crate) fn bias_backward(dy: &[f32], db: &mut [f32]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        #[test]
+        fn add_low_rank_equals_its_definition(
+            (rows, w, extra, r) in (1usize..40, 1usize..40, 0usize..5, 1usize..5),
+            accumulate in proptest::bool::ANY,
+        ) {
+            let src_w = w + extra;
+            let value = |i: usize, salt: f32| ((i as f32 + salt) * 0.37).sin();
+            let src: Vec<f32> = (0..rows * src_w).map(|i| value(i, 0.5)).collect();
+            let c: Vec<f32> = (0..rows * r).map(|i| value(i, 1.5)).collect();
+            let a: Vec<f32> = (0..r * w).map(|i| value(i, 2.5)).collect();
+            let before: Vec<f32> = (0..rows * w).map(|i| value(i, 3.5)).collect();
+            let mut dst = before.clone();
+            add_low_rank(&mut dst, &src, src_w, &c, &a, accumulate);
+            for i in 0..rows {
+                for j in 0..w {
+                    let mut want = src[i * src_w + j] + if accumulate { before[i * w + j] } else { 0.0 };
+                    for k in 0..r {
+                        want += c[i * r + k] * a[k * w + j];
+                    }
+                    proptest::prop_assert!((dst[i * w + j] - want).abs() < 1e-5);
+                }
+            }
+        }
+    }
 
     /// Central finite difference of `f` at `x` in coordinate `i`.
     fn numeric(f: &dyn Fn(&[f32]) -> f32, x: &[f32], i: usize) -> f32 {

@@ -230,6 +230,10 @@ pub fn train_lora_with(
     };
     let shape = adapters.clone();
     let layers = arch.num_hidden_layers;
+    let mut extended = shape.extended_weights(
+        |s| params.layers[s.layer].projection(s.module).w,
+        &state.values,
+    );
     let reports = optimize(
         examples,
         config,
@@ -242,8 +246,10 @@ pub fn train_lora_with(
                 params: &params,
                 rope: &rope,
             };
+            shape.refresh(&mut extended, values);
             let mut adapters = Adapters {
                 layers: shape.layer_views(layers, values),
+                extended: shape.extended_views(layers, &extended),
                 grads: Some(shape.layer_views_mut(layers, grads)),
                 rank: lora.rank,
                 scale: lora.scale(),

@@ -25,6 +25,23 @@ pub(crate) struct LayerT<S> {
     pub(crate) down: LinearT<S>,
 }
 
+impl<S> LayerT<S> {
+    /// The projection at `module`, an index into [`super::LORA_MODULES`] (q, k, v, o, gate, up,
+    /// down).
+    pub(crate) fn projection(&self, module: usize) -> &LinearT<S> {
+        match module {
+            0 => &self.q,
+            1 => &self.k,
+            2 => &self.v,
+            3 => &self.o,
+            4 => &self.gate,
+            5 => &self.up,
+            6 => &self.down,
+            _ => panic!("no projection {module} in a decoder layer"),
+        }
+    }
+}
+
 /// A whole model's tensors; `lm_head` is `None` when tied to `embed`.
 pub(crate) struct ModelT<S> {
     pub(crate) embed: S,

@@ -247,8 +247,14 @@ fn lora_with_its_adapters_merged_equals_the_adapted_model() {
             params: &layout.view(&arch, &base),
             rope: &rope,
         };
+        let params = layout.view(&arch, &base);
+        let extended = adapters.extended_weights(
+            |s| params.layers[s.layer].projection(s.module).w,
+            &adapters.values,
+        );
         let mut views = Adapters {
             layers: adapters.layer_views(arch.num_hidden_layers, &adapters.values),
+            extended: adapters.extended_views(arch.num_hidden_layers, &extended),
             grads: None,
             rank: adapters.config().rank,
             scale: adapters.config().scale(),
@@ -311,8 +317,14 @@ fn lora_gradients_are_the_full_gradient_through_the_factors() {
         rope: &rope,
     };
     let mut g_lora = vec![0f32; adapters.values.len()];
+    let params = layout.view(&arch, &base);
+    let extended = adapters.extended_weights(
+        |s| params.layers[s.layer].projection(s.module).w,
+        &adapters.values,
+    );
     let mut views = Adapters {
         layers: adapters.layer_views(arch.num_hidden_layers, &adapters.values),
+        extended: adapters.extended_views(arch.num_hidden_layers, &extended),
         grads: Some(adapters.layer_views_mut(arch.num_hidden_layers, &mut g_lora)),
         rank: 3,
         scale: 2.0,

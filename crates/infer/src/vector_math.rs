@@ -1,45 +1,13 @@
-//! A vectorisable f32 `exp` and the elementwise kernels built on it (softmax rows, SwiGLU and its
-//! backward), compiled for AVX-512 and AVX2 as well and picked at run time.
+//! Vectorisable f32 math: `exp` and the elementwise kernels built on it (softmax rows, SwiGLU
+//! and its backward), compiled for AVX-512 and AVX2 as well and picked at run time, and a dot
+//! product in lanes.
 //!
 //! `f32::exp` is a call into libm that the compiler cannot vectorise: with it, SwiGLU and the
 //! loss's log-softmax over 49,152 logits took 30% of a SmolLM2 LoRA step (docs/benchmarks.md).
 //! The `exp` here is plain arithmetic (Cody-Waite range reduction and a degree-6 polynomial), so
 //! the loops below become 16-lane vector code.
 
-/// Runs `body` through a copy compiled for AVX-512 or AVX2 + FMA when the CPU has them, so the
-/// loops in it are vectorised at that width; otherwise through the baseline build.
-macro_rules! dispatch {
-    ($(#[$meta:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? $body:block) => {
-        $(#[$meta])*
-        $vis fn $name($($arg: $ty),*) $(-> $ret)? {
-            #[inline(always)]
-            fn body($($arg: $ty),*) $(-> $ret)? $body
-            #[cfg(target_arch = "x86_64")]
-            {
-                #[target_feature(enable = "avx512f,avx512dq,avx512vl,avx2,fma")]
-                unsafe fn avx512($($arg: $ty),*) $(-> $ret)? {
-                    body($($arg),*)
-                }
-                #[target_feature(enable = "avx2,fma")]
-                unsafe fn avx2($($arg: $ty),*) $(-> $ret)? {
-                    body($($arg),*)
-                }
-                if std::is_x86_feature_detected!("avx512f")
-                    && std::is_x86_feature_detected!("avx512dq")
-                    && std::is_x86_feature_detected!("avx512vl")
-                {
-                    // SAFETY: the CPU has every feature `avx512` is compiled for.
-                    return unsafe { avx512($($arg),*) };
-                }
-                if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
-                    // SAFETY: the CPU has every feature `avx2` is compiled for.
-                    return unsafe { avx2($($arg),*) };
-                }
-            }
-            body($($arg),*)
-        }
-    };
-}
+use crate::simd_dispatch::dispatch;
 
 /// Lanes of the explicit accumulators: one AVX-512 register of f32, two of f64.
 const LANES: usize = 16;
@@ -82,6 +50,25 @@ pub(crate) fn exp(x: f32) -> f32 {
     } else {
         y
     }
+}
+
+/// A dot product in 16 lanes, which the compiler turns into vector adds and multiplies.
+#[inline(always)]
+pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
+    const LANES: usize = 16;
+    let mut acc = [0f32; LANES];
+    let (a_main, a_rest) = a.split_at(a.len() / LANES * LANES);
+    let (b_main, b_rest) = b.split_at(a_main.len());
+    for (x, y) in a_main.chunks_exact(LANES).zip(b_main.chunks_exact(LANES)) {
+        for l in 0..LANES {
+            acc[l] += x[l] * y[l];
+        }
+    }
+    let mut sum = acc.iter().sum::<f32>();
+    for (x, y) in a_rest.iter().zip(b_rest) {
+        sum += x * y;
+    }
+    sum
 }
 
 /// `1 / (1 + e^-x)`.
