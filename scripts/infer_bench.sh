@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Generation throughput of SmolLM2-135M-Instruct, cycleqd vs Transformers, side by side: the same
-# 64 prompts, batch 64, 128 new tokens, greedy, f32, on CPU with $THREADS threads (default 2).
+# 64 raw prompts (no chat template on either side), batch 64, 128 new tokens, greedy, f32, on CPU with $THREADS threads (default 2).
 # $PROMPTS (default 64) takes the first prompts only and $BATCH (default 64) sets the batch size
 # of both, e.g. PROMPTS=4 BATCH=1 for single-stream decoding.
 # Needs transformers 5 + torch (CPU) from PyPI. When llama-cpp-python (the PyPI source build of
@@ -33,7 +33,7 @@ with open(sys.argv[1], "w") as f:
 PY
 echo "machine: $(nproc) cores, $(lscpu | grep 'Model name' | sed 's/Model name: *//'), threads used: $threads, load: $(cut -d' ' -f1-3 /proc/loadavg)"
 ours=$(RAYON_NUM_THREADS="$threads" "$bin" generate "$model" --prompts "$work/prompts.jsonl" \
-  --batch-size "$batch" --max-new-tokens 128 --json 2>&1 >/dev/null | grep 'tokens/s')
+  --raw --batch-size "$batch" --max-new-tokens 128 --json 2>&1 >/dev/null | grep 'tokens/s')
 echo "cycleqd:      $ours"
 theirs=$(python3 scripts/infer_bench.py "$model" "$work/prompts.jsonl" --batch-size "$batch" \
   --max-new-tokens 128 --threads "$threads")

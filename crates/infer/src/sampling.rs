@@ -4,6 +4,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::error::{InferError, Result};
+use crate::simd_dispatch::dispatch;
 
 /// How the next token is chosen.
 #[derive(Clone, Debug, PartialEq)]
@@ -80,13 +81,40 @@ impl Sampler {
 
 /// Index of the largest value, the first one on ties; NaNs are never chosen.
 pub(crate) fn argmax(values: &[f32]) -> u32 {
-    let mut best = 0;
-    for (i, &v) in values.iter().enumerate() {
-        if v > values[best] || values[best].is_nan() {
-            best = i;
+    let max = lane_max(values);
+    // Everything -inf or NaN: the rule below, element by element.
+    if max == f32::NEG_INFINITY {
+        let mut best = 0;
+        for (i, &v) in values.iter().enumerate() {
+            if v > values[best] || values[best].is_nan() {
+                best = i;
+            }
         }
+        return best as u32;
     }
-    best as u32
+    values.iter().position(|&v| v == max).unwrap_or(0) as u32
+}
+
+dispatch! {
+    /// The largest value other than NaN (-inf when there is none), 16 lanes at a time: a
+    /// greedy step over 49,152 logits per row took 5% of batched decoding one value at a time.
+    fn lane_max(values: &[f32]) -> f32 {
+        const LANES: usize = 16;
+        let mut lanes = [f32::NEG_INFINITY; LANES];
+        let mut chunks = values.chunks_exact(LANES);
+        for chunk in &mut chunks {
+            for (m, &v) in lanes.iter_mut().zip(chunk) {
+                *m = if v > *m { v } else { *m };
+            }
+        }
+        let mut max = f32::NEG_INFINITY;
+        for &v in lanes.iter().chain(chunks.remainder()) {
+            if v > max {
+                max = v;
+            }
+        }
+        max
+    }
 }
 
 fn nucleus(logits: &[f32], temperature: f32, top_p: f32, rng: &mut ChaCha8Rng) -> u32 {
@@ -127,6 +155,11 @@ mod tests {
     #[test]
     fn greedy_takes_the_first_maximum() {
         assert_eq!(argmax(&[1.0, 3.0, 3.0, -1.0]), 1);
+        assert_eq!(argmax(&[f32::NAN, -2.0, f32::NAN, 5.0, 5.0]), 3);
+        assert_eq!(argmax(&[f32::NEG_INFINITY, f32::NAN, f32::NEG_INFINITY]), 0);
+        assert_eq!(argmax(&[f32::NAN, f32::NEG_INFINITY]), 1);
+        let long: Vec<f32> = (0..1000).map(|i| ((i * 37) % 101) as f32).collect();
+        assert_eq!(argmax(&long), 30);
         assert_eq!(Sampler::new(&Sampling::Greedy, 0).next(&[0.0, 0.5, 0.2]), 1);
     }
 
