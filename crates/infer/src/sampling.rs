@@ -82,17 +82,12 @@ impl Sampler {
 /// Index of the largest value, the first one on ties; NaNs are never chosen.
 pub(crate) fn argmax(values: &[f32]) -> u32 {
     let max = lane_max(values);
-    // Everything -inf or NaN: the rule below, element by element.
-    if max == f32::NEG_INFINITY {
-        let mut best = 0;
-        for (i, &v) in values.iter().enumerate() {
-            if v > values[best] || values[best].is_nan() {
-                best = i;
-            }
-        }
-        return best as u32;
-    }
-    values.iter().position(|&v| v == max).unwrap_or(0) as u32
+    // None equals the maximum only when every value is NaN: then the last, as the element-wise
+    // rule this replaced ("move on while the best is NaN") gave.
+    values
+        .iter()
+        .position(|&v| v == max)
+        .unwrap_or(values.len().saturating_sub(1)) as u32
 }
 
 dispatch! {
@@ -158,6 +153,7 @@ mod tests {
         assert_eq!(argmax(&[f32::NAN, -2.0, f32::NAN, 5.0, 5.0]), 3);
         assert_eq!(argmax(&[f32::NEG_INFINITY, f32::NAN, f32::NEG_INFINITY]), 0);
         assert_eq!(argmax(&[f32::NAN, f32::NEG_INFINITY]), 1);
+        assert_eq!(argmax(&[f32::NAN, f32::NAN, f32::NAN]), 2);
         let long: Vec<f32> = (0..1000).map(|i| ((i * 37) % 101) as f32).collect();
         assert_eq!(argmax(&long), 30);
         assert_eq!(Sampler::new(&Sampling::Greedy, 0).next(&[0.0, 0.5, 0.2]), 1);
