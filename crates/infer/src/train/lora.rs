@@ -8,6 +8,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Uniform};
 
+use super::params::ModelT;
 use crate::config::ArchConfig;
 use crate::error::{InferError, Result};
 
@@ -234,7 +235,10 @@ impl LoraAdapters {
     }
 
     /// Each adapter's A and B in `values` (laid out as the adapters' own).
-    fn pairs_of<'a>(&'a self, values: &'a [f32]) -> impl Iterator<Item = (&'a [f32], &'a [f32])> {
+    fn pairs_of<'v>(
+        &self,
+        values: &'v [f32],
+    ) -> impl Iterator<Item = (&'v [f32], &'v [f32])> + use<'_, 'v> {
         let r = self.config.rank;
         let mut rest = values;
         self.specs.iter().map(move |s| {
@@ -245,18 +249,19 @@ impl LoraAdapters {
         })
     }
 
-    /// The frozen weights of the adapted projections, `base(spec)` each, beside the scaled B
-    /// of the adapters' `values`.
-    pub(crate) fn extended_weights<'w>(
+    /// The adapted projections' frozen weights in `base` beside the scaled B of the adapters'
+    /// `values`.
+    pub(crate) fn extended_weights(
         &self,
-        base: impl Fn(&AdapterSpec) -> &'w [f32],
+        base: &ModelT<&[f32]>,
         values: &[f32],
     ) -> ExtendedWeights {
         let r = self.config.rank;
         let total = self.specs.iter().map(|s| s.out * (s.inp + r)).sum();
         let mut weights = Vec::with_capacity(total);
         for spec in &self.specs {
-            for row in base(spec).chunks_exact(spec.inp) {
+            let w = base.layers[spec.layer].projection(spec.module).w;
+            for row in w.chunks_exact(spec.inp) {
                 weights.extend_from_slice(row);
                 weights.extend(std::iter::repeat_n(0.0, r));
             }
@@ -306,13 +311,8 @@ impl LoraAdapters {
         layers: usize,
         values: &'a [f32],
     ) -> Vec<LayerAdapters<&'a [f32]>> {
-        let r = self.config.rank;
         let mut out: Vec<LayerAdapters<&[f32]>> = (0..layers).map(|_| Default::default()).collect();
-        let mut rest = values;
-        for s in &self.specs {
-            let (a, tail) = rest.split_at(r * s.inp);
-            let (b, tail) = tail.split_at(s.out * r);
-            rest = tail;
+        for (s, (a, b)) in self.specs.iter().zip(self.pairs_of(values)) {
             out[s.layer][s.module] = Some(AdapterT { a, b });
         }
         out

@@ -230,10 +230,7 @@ pub fn train_lora_with(
     };
     let shape = adapters.clone();
     let layers = arch.num_hidden_layers;
-    let mut extended = shape.extended_weights(
-        |s| params.layers[s.layer].projection(s.module).w,
-        &state.values,
-    );
+    let mut extended = shape.extended_weights(&params, &state.values);
     let reports = optimize(
         examples,
         config,

@@ -247,11 +247,7 @@ fn lora_with_its_adapters_merged_equals_the_adapted_model() {
             params: &layout.view(&arch, &base),
             rope: &rope,
         };
-        let params = layout.view(&arch, &base);
-        let extended = adapters.extended_weights(
-            |s| params.layers[s.layer].projection(s.module).w,
-            &adapters.values,
-        );
+        let extended = adapters.extended_weights(&layout.view(&arch, &base), &adapters.values);
         let mut views = Adapters {
             layers: adapters.layer_views(arch.num_hidden_layers, &adapters.values),
             extended: adapters.extended_views(arch.num_hidden_layers, &extended),
@@ -317,11 +313,7 @@ fn lora_gradients_are_the_full_gradient_through_the_factors() {
         rope: &rope,
     };
     let mut g_lora = vec![0f32; adapters.values.len()];
-    let params = layout.view(&arch, &base);
-    let extended = adapters.extended_weights(
-        |s| params.layers[s.layer].projection(s.module).w,
-        &adapters.values,
-    );
+    let extended = adapters.extended_weights(&layout.view(&arch, &base), &adapters.values);
     let mut views = Adapters {
         layers: adapters.layer_views(arch.num_hidden_layers, &adapters.values),
         extended: adapters.extended_views(arch.num_hidden_layers, &extended),
