@@ -7,6 +7,8 @@
 //! The `exp` here is plain arithmetic (Cody-Waite range reduction and a degree-6 polynomial), so
 //! the loops below become 16-lane vector code.
 
+use rayon::prelude::*;
+
 use crate::simd_dispatch::dispatch;
 
 /// Lanes of the explicit accumulators: one AVX-512 register of f32, two of f64.
@@ -108,9 +110,21 @@ pub(crate) fn softmax_in_place(row: &mut [f32]) {
     }
 }
 
+/// Values per rayon task of [`swiglu`]: enough to amortise the task, a few tasks per core even
+/// for one decode step's rows.
+const SWIGLU_CHUNK: usize = 1 << 14;
+
+/// `out = silu(gate) * up`, elementwise, in chunks on rayon's threads (generation and training).
+pub(crate) fn swiglu(gate: &[f32], up: &[f32], out: &mut [f32]) {
+    out.par_chunks_mut(SWIGLU_CHUNK)
+        .zip(gate.par_chunks(SWIGLU_CHUNK))
+        .zip(up.par_chunks(SWIGLU_CHUNK))
+        .for_each(|((o, g), u)| silu_mul(g, u, o));
+}
+
 dispatch! {
     /// `out = silu(gate) * up`, elementwise.
-    pub(crate) fn silu_mul(gate: &[f32], up: &[f32], out: &mut [f32]) {
+    fn silu_mul(gate: &[f32], up: &[f32], out: &mut [f32]) {
         for ((o, &g), &u) in out.iter_mut().zip(gate).zip(up) {
             *o = g * sigmoid(g) * u;
         }

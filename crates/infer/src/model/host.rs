@@ -133,10 +133,7 @@ pub(crate) fn silu_mul(gate: &Tensor, up: &Tensor) -> Result<Tensor> {
     let out = with_slice(gate, |g| {
         with_slice(up, |u| {
             let mut out = vec![0f32; g.len()];
-            out.par_chunks_mut(1 << 14)
-                .zip(g.par_chunks(1 << 14))
-                .zip(u.par_chunks(1 << 14))
-                .for_each(|((o, g), u)| vector_math::silu_mul(g, u, o));
+            vector_math::swiglu(g, u, &mut out);
             out
         })
     })??;

@@ -240,7 +240,7 @@ fn layer_forward(
     let (up, u) = linear_forward(&h2, n, h, &w.up, adapter(UP));
     lora_u[UP] = u;
     let mut act = vec![0f32; n * i];
-    kernels::swiglu(&gate, &up, &mut act);
+    vector_math::swiglu(&gate, &up, &mut act);
     let (mut out, u) = linear_forward(&act, n, i, &w.down, adapter(DOWN));
     lora_u[DOWN] = u;
     out.par_chunks_mut(h)

@@ -108,15 +108,7 @@ fn add_in_order(total: &mut [f32], partials: &[Vec<f32>]) {
     }
 }
 
-/// `out = silu(gate) * up`, elementwise.
-pub(crate) fn swiglu(gate: &[f32], up: &[f32], out: &mut [f32]) {
-    out.par_chunks_mut(4096)
-        .zip(gate.par_chunks(4096))
-        .zip(up.par_chunks(4096))
-        .for_each(|((o, g), u)| vector_math::silu_mul(g, u, o));
-}
-
-/// Backward of [`swiglu`]: overwrites `gate` with `∂/∂gate` and `up` with `∂/∂up`.
+/// Backward of [`vector_math::swiglu`]: overwrites `gate` with `∂/∂gate` and `up` with `∂/∂up`.
 pub(crate) fn swiglu_backward(d_out: &[f32], gate: &mut [f32], up: &mut [f32]) {
     gate.par_chunks_mut(4096)
         .zip(up.par_chunks_mut(4096))
@@ -328,7 +320,7 @@ mod tests {
         let d: Vec<f32> = (0..8).map(|i| 1.0 + i as f32 * 0.1).collect();
         let loss_g = |g: &[f32]| {
             let mut o = vec![0.0; 8];
-            swiglu(g, &u, &mut o);
+            vector_math::swiglu(g, &u, &mut o);
             o.iter().zip(&d).map(|(o, d)| o * d).sum::<f32>()
         };
         let (mut dg, mut du) = (g.clone(), u.clone());
