@@ -456,7 +456,7 @@ fn adapter_backward(
         );
     }
     if let Some(dx) = dx {
-        kernels::add_low_rank(dx, &t, wide, &du, ad.a, accumulate);
+        kernels::add_low_rank(dx, &t, wide, &du, ad.a, r, accumulate);
     }
 }
 

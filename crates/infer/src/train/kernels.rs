@@ -117,8 +117,8 @@ pub(crate) fn swiglu_backward(d_out: &[f32], gate: &mut [f32], up: &mut [f32]) {
 }
 
 /// `dst (+)= src[.., ..w] + c · rows` for every row: `dst` rows of width `w`, `src` rows of width
-/// `src_w >= w`, `c` rows of `r` coefficients, `rows` an `(r, w)` matrix. The low-rank term is
-/// added while each row is in L1, in place of a product with `r`-wide operands and a pass of
+/// `src_w >= w`, `c` rows of `r >= 1` coefficients, `rows` an `(r, w)` matrix. The low-rank term
+/// is added while each row is in L1, in place of a product with `r`-wide operands and a pass of
 /// its own over `dst`.
 pub(crate) fn add_low_rank(
     dst: &mut [f32],
@@ -126,10 +126,10 @@ pub(crate) fn add_low_rank(
     src_w: usize,
     c: &[f32],
     rows: &[f32],
+    r: usize,
     accumulate: bool,
 ) {
-    let r = c.len() * src_w / src.len().max(1);
-    let w = rows.len() / r.max(1);
+    let w = rows.len() / r;
     dst.par_chunks_mut(w * ROW_BLOCK)
         .zip(src.par_chunks(src_w * ROW_BLOCK))
         .zip(c.par_chunks(r * ROW_BLOCK))
@@ -257,7 +257,7 @@ mod tests {
             let a: Vec<f32> = (0..r * w).map(|i| value(i, 2.5)).collect();
             let before: Vec<f32> = (0..rows * w).map(|i| value(i, 3.5)).collect();
             let mut dst = before.clone();
-            add_low_rank(&mut dst, &src, src_w, &c, &a, accumulate);
+            add_low_rank(&mut dst, &src, src_w, &c, &a, r, accumulate);
             for i in 0..rows {
                 for j in 0..w {
                     let mut want = src[i * src_w + j] + if accumulate { before[i * w + j] } else { 0.0 };
