@@ -84,6 +84,7 @@ pub fn generate_tokens_reporting(
     on_batch: &mut dyn FnMut(usize),
 ) -> Result<Vec<Generation>> {
     config.sampling.check()?;
+    crate::allocator::keep_freed_buffers();
     if config.batch_size == 0 {
         return Err(InferError::Invalid("batch_size must be at least 1".into()));
     }

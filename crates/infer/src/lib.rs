@@ -11,6 +11,7 @@
 //! # Ok::<(), cycleqd_infer::InferError>(())
 //! ```
 
+mod allocator;
 mod chat_template;
 mod config;
 mod engine;
@@ -18,6 +19,7 @@ mod engine_loading;
 mod error;
 mod generate;
 mod model;
+mod prefault;
 mod sampling;
 mod score;
 mod simd_dispatch;

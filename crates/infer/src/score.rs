@@ -25,6 +25,7 @@ pub fn score_continuations(
     if batch_size == 0 {
         return Err(InferError::Invalid("batch_size must be at least 1".into()));
     }
+    crate::allocator::keep_freed_buffers();
     for (i, (context, continuation)) in requests.iter().enumerate() {
         if context.is_empty() || continuation.is_empty() {
             return Err(InferError::Invalid(format!(

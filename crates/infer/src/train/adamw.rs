@@ -3,6 +3,8 @@
 
 use rayon::prelude::*;
 
+use crate::prefault::prefault;
+
 /// Values per rayon task.
 const BLOCK: usize = 1 << 14;
 
@@ -22,9 +24,12 @@ const EPS: f64 = 1e-8;
 
 impl AdamW {
     pub(crate) fn new(len: usize, weight_decay: f64) -> Self {
+        let (mut m, mut v) = (vec![0.0; len], vec![0.0; len]);
+        prefault(&mut m);
+        prefault(&mut v);
         Self {
-            m: vec![0.0; len],
-            v: vec![0.0; len],
+            m,
+            v,
             step: 0,
             weight_decay,
         }

@@ -3,7 +3,6 @@
 //! sequences does the work; on other devices candle's autograd.
 
 mod adamw;
-mod allocator;
 mod attention;
 mod autograd;
 mod backprop;
@@ -138,7 +137,7 @@ pub fn train_sft_with(
         return train_sft_autograd(model, examples, config, on_step);
     }
     check(model, examples, config)?;
-    allocator::keep_freed_buffers();
+    crate::allocator::keep_freed_buffers();
     let arch = model.config().clone();
     let layout = Layout::new(&arch);
     let mut state = match resumed(checkpoints, layout.len())? {
@@ -185,7 +184,7 @@ pub fn train_sft_autograd(
     on_step: impl FnMut(&StepReport),
 ) -> Result<Vec<StepReport>> {
     check(model, examples, config)?;
-    allocator::keep_freed_buffers();
+    crate::allocator::keep_freed_buffers();
     autograd::train_sft(model, examples, config, on_step)
 }
 
@@ -211,7 +210,7 @@ pub fn train_lora_with(
     on_step: impl FnMut(&StepReport),
 ) -> Result<(LoraAdapters, Vec<StepReport>)> {
     check(model, examples, config)?;
-    allocator::keep_freed_buffers();
+    crate::allocator::keep_freed_buffers();
     let arch = model.config().clone();
     let tensors = host_f32(model)?;
     let guards: Vec<_> = tensors.iter().map(Tensor::storage_and_layout).collect();
@@ -292,6 +291,7 @@ fn optimize(
         }
     }
     let mut grads = vec![0f32; state.values.len()];
+    crate::prefault::prefault(&mut grads);
     let mut order = ExampleOrder::new(examples, config.seed);
     for _ in 0..state.steps_done {
         order.next_batch(config.batch_size);

@@ -1,9 +1,12 @@
-//! Keeps glibc from returning every large buffer to the kernel during training.
+//! Keeps glibc from returning every large buffer to the kernel during training, generation and
+//! scoring.
 //!
 //! A training step allocates and frees hundreds of activation buffers above glibc's default
 //! mmap threshold; each becomes an mmap, a munmap and fresh page faults, which on a 2-core
 //! machine nearly halves the speed of the demo's tiny models (docs/demo.md) and cost SmolLM2's
-//! steps 30% of their CPU time in the kernel (docs/benchmarks.md). Raising the thresholds
+//! steps 30% of their CPU time in the kernel (docs/benchmarks.md). A decode step of a 64-row
+//! batch frees dozens of 150-400 KB outputs that glibc's own thresholds returned to the kernel
+//! too: 14-16% of generation's samples were the kernel clearing pages. Raising the thresholds
 //! keeps those buffers in the heap for reuse. The setting is process-wide and only
 //! changes where memory comes from, never what a program computes.
 
