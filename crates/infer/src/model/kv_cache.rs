@@ -3,7 +3,6 @@
 use candle_core::{DType, Device, Tensor};
 
 use crate::error::{InferError, Result};
-use crate::prefault::prefault;
 
 /// Where one layer's `(rows, kv_heads, capacity, head_dim)` keys and values live.
 #[derive(Debug)]
@@ -112,10 +111,10 @@ impl KvCache {
             .map(|_| {
                 let store = if host {
                     let n = b * kv_heads * capacity * head_dim;
-                    let (mut k, mut v) = (vec![0.0; n], vec![0.0; n]);
-                    prefault(&mut k);
-                    prefault(&mut v);
-                    Store::Host { k, v }
+                    Store::Host {
+                        k: vec![0.0; n],
+                        v: vec![0.0; n],
+                    }
                 } else {
                     let shape = (b, kv_heads, capacity, head_dim);
                     Store::Tensors {
