@@ -57,7 +57,6 @@ pub(crate) fn exp(x: f32) -> f32 {
 /// A dot product in 16 lanes, which the compiler turns into vector adds and multiplies.
 #[inline(always)]
 pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
-    const LANES: usize = 16;
     let mut acc = [0f32; LANES];
     let (a_main, a_rest) = a.split_at(a.len() / LANES * LANES);
     let (b_main, b_rest) = b.split_at(a_main.len());
@@ -100,9 +99,30 @@ dispatch! {
     }
 }
 
+dispatch! {
+    /// The largest value other than NaN (-inf when there is none), 16 lanes at a time: a
+    /// greedy step over 49,152 logits per row took 5% of batched decoding one value at a time.
+    pub(crate) fn max(values: &[f32]) -> f32 {
+        let mut lanes = [f32::NEG_INFINITY; LANES];
+        let mut chunks = values.chunks_exact(LANES);
+        for chunk in &mut chunks {
+            for (m, &v) in lanes.iter_mut().zip(chunk) {
+                *m = if v > *m { v } else { *m };
+            }
+        }
+        let mut max = f32::NEG_INFINITY;
+        for &v in lanes.iter().chain(chunks.remainder()) {
+            if v > max {
+                max = v;
+            }
+        }
+        max
+    }
+}
+
 /// Softmax of `row` in place: `e^(x - max) / Σ`.
 pub(crate) fn softmax_in_place(row: &mut [f32]) {
-    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let max = max(row);
     let sum = exp_shifted_sum(row, max);
     let inv = (1.0 / sum) as f32;
     for x in row {

@@ -423,12 +423,8 @@ fn adapter_backward(
         false,
         Threads::All,
     );
-    let du: Vec<f32> = t
-        .chunks_exact(cols)
-        .flat_map(|row| &row[cols - r..])
-        .copied()
-        .collect();
-    let dum = MatRef::rows(&du, n, r);
+    // `∂u` is the last `r` columns of `t`.
+    let dum = MatRef::strided(&t, cols - r, n, r, cols, 1);
     if let Some(g) = ad_grad {
         // ∂B = s · dyᵀ u, computed as its transpose: the product with `r` rows packs its
         // operands about three times faster than the one with `r` columns.
@@ -456,7 +452,7 @@ fn adapter_backward(
         );
     }
     if let Some(dx) = dx {
-        kernels::add_low_rank(dx, &t, wide, &du, ad.a, r, accumulate);
+        kernels::add_low_rank(dx, &t, ad.a, r, accumulate);
     }
 }
 
@@ -700,7 +696,7 @@ fn lm_head_loss(
             .zip(block.par_iter())
             .map(|(z, &(_, target))| {
                 // Exponentials in f32 (each is at most 1), their sum in f64.
-                let max = z.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                let max = vector_math::max(z);
                 let target_logit = z[target as usize];
                 let sum = vector_math::exp_shifted_sum(z, max);
                 let loss = (max - target_logit) as f64 + sum.ln();
